@@ -1,0 +1,9 @@
+// Package api holds the wire types of Tally's HTTP API v1: requests,
+// responses and error codes. The server (transport) and the Go SDK (client)
+// both use it, so a field renamed here is renamed on both sides at once.
+//
+// Times are time.Time, which encoding/json writes as RFC 3339 with
+// nanoseconds; servers always send UTC. Errors travel as
+// {"error": {"code": "...", "message": "..."}} and decode to *Error, whose
+// errors.Is compares codes.
+package api

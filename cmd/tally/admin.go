@@ -1,0 +1,265 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// addAdminCommands adds product and policy; license.go adds the rest.
+func addAdminCommands(root *cobra.Command, a *app) {
+	product := group("product", "Create and list products",
+		"A product is something that is licensed; policies hang off a product.")
+	product.AddCommand(productCreateCmd(a), productListCmd(a))
+
+	policy := group("policy", "Create, list, show and change policies",
+		`A policy is the shared configuration of every license issued on it: its
+features with their seat counts, the lease TTL, the seat counting rule and the
+borrow limit. Changing a policy changes every license on it at once.`)
+	policy.AddCommand(policyCreateCmd(a), policyListCmd(a), policyShowCmd(a), policyUpdateCmd(a))
+
+	for _, c := range []*cobra.Command{product, policy} {
+		c.GroupID = "admin"
+		root.AddCommand(c)
+	}
+}
+
+func productCreateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "create NAME",
+		Short:   "Create a product",
+		Long:    "Create a product and print its id, which policies refer to.",
+		Example: `  tally product create "Acme CAD"`,
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateProduct(cmd.Context(), api.CreateProductRequest{Name: argv[0]})
+			if err != nil {
+				return err
+			}
+			return a.emit(p, func(w io.Writer) { fmt.Fprintf(w, "Created product %s (%s)\n", p.ID, p.Name) })
+		},
+	}
+}
+
+func productListCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List products",
+		Example: `  tally product list`,
+		Args:    args(cobra.NoArgs),
+	}
+	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		list, err := c.Products(cmd.Context(), readOpts(consistency)...)
+		if err != nil {
+			return err
+		}
+		return a.emit(list, func(w io.Writer) {
+			row(w, "ID", "NAME", "CREATED")
+			for _, p := range list.Products {
+				row(w, p.ID, p.Name, fmtTime(p.CreatedAt))
+			}
+		})
+	}
+	return cmd
+}
+
+// policyFlags are the flags shared by policy create and policy update.
+type policyFlags struct {
+	name           string
+	features       featureList
+	ttl            time.Duration
+	seatRule       enumValue
+	maxBorrowHours int64
+}
+
+func (p *policyFlags) add(cmd *cobra.Command) {
+	p.seatRule.allowed = []string{api.SeatRuleProcess, api.SeatRuleMachine, api.SeatRuleUser}
+	f := cmd.Flags()
+	f.StringVar(&p.name, "name", "", "policy name")
+	f.Var(&p.features, "feature", "feature as name=seats (counted) or name (entitled, not counted); repeat or comma-separate")
+	f.DurationVar(&p.ttl, "ttl", 0, "lease TTL: how long a seat lives without a heartbeat, e.g. 60s")
+	f.Var(&p.seatRule, "seat-rule", "what shares a seat: process (every checkout), machine or user")
+	f.Int64Var(&p.maxBorrowHours, "max-borrow-hours", 0, "longest offline borrow, in hours (0: no borrowing)")
+}
+
+func policyCreateCmd(a *app) *cobra.Command {
+	var product string
+	var p policyFlags
+	cmd := &cobra.Command{
+		Use:   "create --product ID --name NAME --feature F[=SEATS]... --ttl DURATION",
+		Short: "Create a policy",
+		Long: `Create a policy for a product. Each --feature is name=seats for a counted
+feature or just name for one that is entitled without a seat count.`,
+		Example: `  tally policy create --product prod_1 --name "CAD floating" \
+    --feature cad=3 --feature viewer --ttl 60s --seat-rule machine`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ttl, err := ttlSeconds("ttl", p.ttl)
+			if err != nil {
+				return err
+			}
+			if len(p.features.features) == 0 {
+				return usagef("at least one --feature is required")
+			}
+			if p.maxBorrowHours < 0 {
+				return usagef("--max-borrow-hours must be >= 0")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			pol, err := c.CreatePolicy(cmd.Context(), api.CreatePolicyRequest{
+				ProductID:       product,
+				Name:            p.name,
+				Features:        p.features.features,
+				LeaseTTLSeconds: ttl,
+				SeatRule:        p.seatRule.value,
+				MaxBorrowHours:  p.maxBorrowHours,
+			})
+			if err != nil {
+				return err
+			}
+			return a.emit(pol, func(w io.Writer) {
+				fmt.Fprintf(w, "Created policy %s\n", pol.ID)
+				printPolicy(w, pol)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&product, "product", "", "product id (required)")
+	p.add(cmd)
+	_ = cmd.MarkFlagRequired("product")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("ttl")
+	return cmd
+}
+
+func printPolicy(w io.Writer, p *api.Policy) {
+	row(w, "id", p.ID)
+	row(w, "product", p.ProductID)
+	row(w, "name", p.Name)
+	row(w, "features", formatFeatures(p.Features))
+	row(w, "lease_ttl", time.Duration(p.LeaseTTLSeconds)*time.Second)
+	row(w, "seat_rule", p.SeatRule)
+	row(w, "max_borrow_hours", p.MaxBorrowHours)
+	row(w, "updated_at", fmtTime(p.UpdatedAt))
+}
+
+func policyListCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List policies",
+		Example: `  tally policy list`,
+		Args:    args(cobra.NoArgs),
+	}
+	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		list, err := c.Policies(cmd.Context(), readOpts(consistency)...)
+		if err != nil {
+			return err
+		}
+		return a.emit(list, func(w io.Writer) {
+			row(w, "ID", "PRODUCT", "NAME", "FEATURES", "TTL", "SEAT_RULE")
+			for _, p := range list.Policies {
+				row(w, p.ID, p.ProductID, p.Name, formatFeatures(p.Features),
+					time.Duration(p.LeaseTTLSeconds)*time.Second, p.SeatRule)
+			}
+		})
+	}
+	return cmd
+}
+
+func policyShowCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one policy",
+		Example: `  tally policy show pol_1`,
+		Args:    args(cobra.ExactArgs(1)),
+	}
+	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
+	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		p, err := c.Policy(cmd.Context(), argv[0], readOpts(consistency)...)
+		if err != nil {
+			return err
+		}
+		return a.emit(p, func(w io.Writer) { printPolicy(w, p) })
+	}
+	return cmd
+}
+
+func policyUpdateCmd(a *app) *cobra.Command {
+	var p policyFlags
+	cmd := &cobra.Command{
+		Use:   "update ID [--name N] [--feature F[=SEATS]...] [--ttl D] [--seat-rule R] [--max-borrow-hours N]",
+		Short: "Change a policy (every license on it at once)",
+		Long: `Change the given fields of a policy; fields not given stay as they are.
+--feature replaces the whole feature list. The change applies to every
+license issued on the policy at once.`,
+		Example: `  tally policy update pol_1 --feature cad=5 --feature viewer
+  tally policy update pol_1 --ttl 2m --seat-rule user`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			var req api.UpdatePolicyRequest
+			changed := cmd.Flags().Changed
+			if changed("name") {
+				req.Name = &p.name
+			}
+			if changed("feature") {
+				req.Features = &p.features.features
+			}
+			if changed("ttl") {
+				ttl, err := ttlSeconds("ttl", p.ttl)
+				if err != nil {
+					return err
+				}
+				req.LeaseTTLSeconds = &ttl
+			}
+			if changed("seat-rule") {
+				req.SeatRule = &p.seatRule.value
+			}
+			if changed("max-borrow-hours") {
+				if p.maxBorrowHours < 0 {
+					return usagef("--max-borrow-hours must be >= 0")
+				}
+				req.MaxBorrowHours = &p.maxBorrowHours
+			}
+			if req == (api.UpdatePolicyRequest{}) {
+				return usagef("nothing to update: give at least one of --name, --feature, --ttl, --seat-rule, --max-borrow-hours")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			pol, err := c.UpdatePolicy(cmd.Context(), argv[0], req)
+			if err != nil {
+				return err
+			}
+			return a.emit(pol, func(w io.Writer) {
+				fmt.Fprintf(w, "Updated policy %s\n", pol.ID)
+				printPolicy(w, pol)
+			})
+		},
+	}
+	p.add(cmd)
+	return cmd
+}

@@ -1,0 +1,76 @@
+// Package fsm is Tally's entitlement state machine: products, policies,
+// licenses, leases (checked-out seats), signing keys and the audit chain,
+// changed only by Raft log entries through Apply.
+//
+// It exists so that every node of a cluster holds the same entitlements
+// and can answer "is this license valid?" and "how many seats are taken?"
+// from memory, while a seat is only ever granted by a command every node
+// applies in the same order.
+//
+// # DESIGN
+//
+// Purity. Apply reads no clock, no randomness, no network and no disk. Time
+// arrives in each command (Time, Unix nanoseconds stamped by the leader);
+// expiry, windows and audit times all derive from it. Same log, same state,
+// byte for byte: Hash is the sha256 of the canonical snapshot encoding, and
+// equal hashes prove it. Maps are never iterated in Apply without sorting.
+//
+// Commands. A log entry is [type byte][version byte = 1][msgpack body]
+// (Encode). Type numbers are never reused and body fields are only ever
+// added (msgpack skips unknown fields, zero values fill missing ones), so
+// old logs replay after upgrades. A body version other than 1, a body that
+// does not decode, or an unknown type panics: continuing would let this
+// node's state diverge. A type with IgnoreUnknownFlag (0x80) set that this
+// build does not know is skipped (Apply returns nil) so advisory commands
+// can be added without a lockstep upgrade. Domain answers ("no seats",
+// "suspended") are Results carrying a Refusal, never errors or panics.
+// Dispatch is a table built in New, one small applyX per command.
+//
+// Exactly once. A checkout's RequestID is remembered per license with the
+// lease it produced, for RequestWindow (1 h) of log time and at most
+// MaxRequestsPerLicense (10,000) ids per license, oldest (by Time, then
+// apply order) forgotten first. Forgetting happens at the start of every
+// Apply, driven by that command's Time, so all nodes forget at the same log
+// position. A retry inside the window gets the original lease (Retried) and
+// takes no seat and writes no audit record; if that lease has since ended
+// the retry is refused with lease_expired. Ended lease ids are remembered
+// the same way for EndedWindow (1 h) so that a heartbeat or checkin can tell
+// 410 (ended) from 404 (never seen), and a lease id is never reused.
+//
+// Seats. A lease occupies a seat key chosen by the policy's seat rule:
+// "process" (default) the lease itself, "machine" the holder's machine,
+// "user" the holder's user (or machine when the user is empty). Leases with
+// the same seat key on one (license, feature) share one seat. Per (license,
+// feature) the state keeps seat key -> live lease count, so a checkout is
+// O(1) and in-use is the map's size. The seat key is stored with the lease
+// (and in snapshots) because a later policy update may change the rule.
+// Policies are referenced, never copied: an update applies to every license
+// at once. Lowering seats below the seats in use ends no lease; it refuses
+// new seats until use falls under the limit. Features with Seats < 0 are
+// entitled but not counted (their use is still tracked and reported).
+//
+// Expiry. Live leases sit in a B-tree ordered by (ExpiresAt, LeaseID), so
+// the leader finds due leases with ExpiringBefore in O(k log n). ExpiresAt
+// is the replicated deadline (checkout, then CheckpointLeases, which only
+// ever moves it later). ExpireLeases ends only leases whose stored deadline
+// is <= the command's Time: a lease never ends before its promised time.
+//
+// Audit. Every license event is a record appended in the same Apply as the
+// change: Index (previous + 1, from 1), Time (the command's), PrevHash (the
+// previous Hash, "" for the first) and Hash = hex(sha256(bytes of PrevHash
+// || canonical record)). The canonical record is a msgpack array in fixed
+// order [index, time, type, license_id, lease_id, feature, holder (nil or
+// [machine, user, hostname, process]), detail, prev_hash], written field by
+// field so that fields added to AuditRecord never change old hashes.
+// VerifyChain recomputes it. All records are kept in memory for now.
+//
+// Snapshots. "TALLYSNAP", a version byte (1), then msgpack sections in
+// fixed order: products, policies, licenses, leases (with seat keys),
+// request windows, ended leases, audit, keys, meta (applied index, request
+// sequence). Each is a name, an array header and items in sorted order,
+// streamed to the sink with one encoder, never built as one buffer. Taking
+// a snapshot copies values and pointers to immutable leases under the read
+// lock; encoding runs outside it. Restore rejects other versions, builds a
+// whole new state with every index and swaps it in under one lock.
+// testdata/ holds a golden snapshot and log from v1 that must keep loading.
+package fsm

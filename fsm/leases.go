@@ -1,0 +1,175 @@
+package fsm
+
+import "math"
+
+// This file applies the lease commands: checkout, checkin, revoke, expire
+// and checkpoint.
+
+// applyCheckout takes a seat. The order of checks is the API's: unknown key,
+// then a retried request id (answered with the original lease before any
+// other check, so a retry gets the answer the first attempt got), then the
+// license's status and expiry, the feature, and finally the seats.
+func (s *state) applyCheckout(c *Checkout) *Result {
+	lic, ok := s.licenseForKey(c.LicenseKey)
+	if !ok {
+		return refuse(CodeUnauthorized, "unknown license key")
+	}
+	if c.RequestID != "" {
+		if req, ok := s.request(lic.ID, c.RequestID); ok {
+			if ll, live := s.leases[req.LeaseID]; live {
+				l := ll.Lease
+				return &Result{Lease: &l, Retried: true}
+			}
+			return refuse(CodeLeaseExpired, "lease %q of request %q has ended", req.LeaseID, c.RequestID)
+		}
+	}
+	if r := licenseRefusal(lic, c.Time); r != nil {
+		return r
+	}
+	pol := s.policies[lic.PolicyID]
+	feat, ok := pol.feature(c.Feature)
+	if !ok {
+		return refuse(CodeFeatureNotEntitled, "feature %q is not in policy %q", c.Feature, pol.ID)
+	}
+	if c.Holder.Machine == "" || c.LeaseID == "" {
+		return refuse(CodeInvalidRequest, "lease id and holder machine are required")
+	}
+	if s.leaseKnown(c.LeaseID) {
+		return refuse(CodeConflict, "lease %q already exists", c.LeaseID)
+	}
+	key := seatKey(pol.SeatRule, c.LeaseID, c.Holder)
+	holders := s.seats[seatSlot{lic.ID, feat.Name}]
+	if feat.Seats >= 0 && holders[key] == 0 && len(holders) >= feat.Seats {
+		h := c.Holder
+		s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseDenied, LicenseID: lic.ID,
+			Feature: feat.Name, Holder: &h, Detail: describeSeats(feat.Seats, len(holders))})
+		return refuse(CodeNoSeatsAvailable, "all %d seats of %q are in use", feat.Seats, feat.Name)
+	}
+	ttl := c.TTL
+	if ttl <= 0 {
+		ttl = pol.LeaseTTL
+	}
+	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: c.Holder,
+		RequestID: c.RequestID, IssuedAt: c.Time, ExpiresAt: addClamped(c.Time, ttl), TTL: ttl}
+	s.addLease(&liveLease{Lease: l, seatKey: key})
+	h := l.Holder
+	s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseCheckout, LicenseID: lic.ID,
+		LeaseID: l.ID, Feature: l.Feature, Holder: &h})
+	if c.RequestID != "" {
+		s.rememberRequest(requestEntry{LicenseID: lic.ID, RequestID: c.RequestID, LeaseID: l.ID, Time: c.Time})
+	}
+	return &Result{Lease: &l}
+}
+
+// applyCheckin releases a lease of the caller's license. A lease that
+// already ended (and is still remembered) checks in again successfully.
+func (s *state) applyCheckin(c *Checkin) *Result {
+	lic, ok := s.licenseForKey(c.LicenseKey)
+	if !ok {
+		return refuse(CodeUnauthorized, "unknown license key")
+	}
+	if ll, ok := s.leases[c.LeaseID]; ok && ll.LicenseID == lic.ID {
+		l := s.endLease(ll, c.Time, AuditLeaseCheckin, "")
+		return &Result{Lease: &l, Ended: []string{l.ID}}
+	}
+	if e, ok := s.ended[c.LeaseID]; ok && e.LicenseID == lic.ID {
+		return &Result{}
+	}
+	return refuse(CodeNotFound, "lease %q not found", c.LeaseID)
+}
+
+// applyRevokeLease is the admin's force release; revoking an ended lease is
+// a no-op success.
+func (s *state) applyRevokeLease(c *RevokeLease) *Result {
+	if ll, ok := s.leases[c.LeaseID]; ok {
+		l := s.endLease(ll, c.Time, AuditLeaseRevoked, "revoked by admin")
+		return &Result{Lease: &l, Ended: []string{l.ID}}
+	}
+	if _, ok := s.ended[c.LeaseID]; ok {
+		return &Result{}
+	}
+	return refuse(CodeNotFound, "lease %q not found", c.LeaseID)
+}
+
+// applyExpireLeases ends the listed leases whose replicated deadline has
+// passed by the command's time. A lease whose stored deadline is still in
+// the future is skipped: a lease never ends before the promised time.
+func (s *state) applyExpireLeases(c *ExpireLeases) *Result {
+	res := &Result{}
+	for _, id := range c.LeaseIDs {
+		ll, ok := s.leases[id]
+		if !ok || ll.ExpiresAt > c.Time {
+			continue
+		}
+		s.endLease(ll, c.Time, AuditLeaseExpired, "")
+		res.Ended = append(res.Ended, id)
+	}
+	return res
+}
+
+// applyCheckpointLeases records later deadlines; an earlier one is ignored.
+func (s *state) applyCheckpointLeases(c *CheckpointLeases) *Result {
+	for _, d := range c.Leases {
+		if ll, ok := s.leases[d.LeaseID]; ok && d.ExpiresAt > ll.ExpiresAt {
+			s.setDeadline(ll, d.ExpiresAt)
+		}
+	}
+	return &Result{}
+}
+
+// endLease removes a live lease and audits why it ended.
+func (s *state) endLease(ll *liveLease, now int64, auditType, detail string) Lease {
+	l := ll.Lease
+	s.removeLease(ll, now)
+	h := l.Holder
+	s.appendAudit(now, AuditRecord{Type: auditType, LicenseID: l.LicenseID,
+		LeaseID: l.ID, Feature: l.Feature, Holder: &h, Detail: detail})
+	return l
+}
+
+func (s *state) licenseForKey(key string) (License, bool) {
+	id, ok := s.licenseByKey[key]
+	if !ok {
+		return License{}, false
+	}
+	return s.licenses[id], true
+}
+
+// leaseKnown reports whether a lease id is live or remembered as ended.
+func (s *state) leaseKnown(id string) bool {
+	if _, ok := s.leases[id]; ok {
+		return true
+	}
+	_, ok := s.ended[id]
+	return ok
+}
+
+// licenseRefusal says why a license cannot be used at time now, or nil.
+func licenseRefusal(l License, now int64) *Result {
+	switch {
+	case l.Status == StatusSuspended:
+		return refuse(CodeLicenseSuspended, "license %q is suspended", l.ID)
+	case l.Status == StatusRevoked:
+		return refuse(CodeLicenseRevoked, "license %q is revoked", l.ID)
+	case l.ExpiresAt != 0 && now >= l.ExpiresAt:
+		return refuse(CodeLicenseExpired, "license %q has expired", l.ID)
+	}
+	return nil
+}
+
+func (p *Policy) feature(name string) (Feature, bool) {
+	for _, f := range p.Features {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Feature{}, false
+}
+
+// addClamped is t+d without wrapping past the largest time.
+func addClamped(t, d int64) int64 {
+	if d > 0 && t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
+}

@@ -1,0 +1,236 @@
+package fsm
+
+import (
+	"slices"
+	"testing"
+)
+
+func co(lease, feature string, h Holder, req string, t int64) Checkout {
+	return Checkout{LeaseID: lease, LicenseKey: "key-1", Feature: feature, Holder: h, RequestID: req, Time: t}
+}
+
+func setRule(rule string) func(h *harness) {
+	return func(h *harness) {
+		mustOK(h.tb, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", SeatRule: &rule, Time: t0}))
+		mustOK(h.tb, h.apply(CmdCheckout, co("a", "cad", Holder{Machine: "m1", User: "alice"}, "", t0)))
+		mustOK(h.tb, h.apply(CmdCheckout, co("b", "cad", Holder{Machine: "m2", User: "bob"}, "", t0)))
+	}
+}
+
+func wantLeases(n int) func(t *testing.T, h *harness, r *Result) {
+	return func(t *testing.T, h *harness, r *Result) {
+		t.Helper()
+		if got := h.f.LeaseCount(); got != n {
+			t.Fatalf("leases = %d, want %d", got, n)
+		}
+	}
+}
+
+func TestApplyCheckout(t *testing.T) {
+	m1 := Holder{Machine: "m1", User: "alice"}
+	full := func(h *harness) {
+		mustOK(h.tb, h.checkout("a", "m1", "", t0))
+		mustOK(h.tb, h.checkout("b", "m2", "", t0))
+	}
+	runApplyCases(t, CmdCheckout, []applyCase{
+		{name: "ok", cmd: co("l1", "cad", m1, "r1", t0+sec), audit: []string{AuditLeaseCheckout},
+			check: func(t *testing.T, h *harness, r *Result) {
+				want := Lease{ID: "l1", LicenseID: "lic1", Feature: "cad", Holder: m1, RequestID: "r1",
+					IssuedAt: t0 + sec, ExpiresAt: t0 + 61*sec, TTL: 60 * sec}
+				got, _ := h.f.Lease("l1")
+				if *r.Lease != want || got != want || r.Retried {
+					t.Fatalf("lease = %+v, stored %+v", *r.Lease, got)
+				}
+				if u := h.f.Usage("lic1"); u["cad"] != (SeatUsage{Total: 2, InUse: 1}) || u["view"].Total != -1 {
+					t.Fatalf("usage = %v", u)
+				}
+			}},
+		{name: "ttl override", cmd: Checkout{LeaseID: "l1", LicenseKey: "key-1", Feature: "cad", Holder: m1,
+			TTL: 5 * sec, Time: t0}, audit: []string{AuditLeaseCheckout},
+			check: func(t *testing.T, h *harness, r *Result) {
+				if r.Lease.ExpiresAt != t0+5*sec || r.Lease.TTL != 5*sec {
+					t.Fatalf("lease = %+v", r.Lease)
+				}
+			}},
+		{name: "unknown key", cmd: Checkout{LeaseID: "l1", LicenseKey: "nope", Feature: "cad", Holder: m1},
+			code: CodeUnauthorized},
+		{name: "suspended", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseSuspended,
+			setup: func(h *harness) {
+				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusSuspended}))
+			}},
+		{name: "revoked", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseRevoked,
+			setup: func(h *harness) {
+				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusRevoked}))
+			}},
+		{name: "expired", cmd: Checkout{LeaseID: "l1", LicenseKey: "key-e", Feature: "cad", Holder: m1, Time: t0 + min},
+			code: CodeLicenseExpired,
+			setup: func(h *harness) {
+				mustOK(h.tb, h.apply(CmdCreateLicense, CreateLicense{Time: t0,
+					License: License{ID: "lic-e", Key: "key-e", PolicyID: "pol1", ExpiresAt: t0 + min}}))
+			}},
+		{name: "feature not entitled", cmd: co("l1", "render", m1, "", t0), code: CodeFeatureNotEntitled},
+		{name: "no machine", cmd: co("l1", "cad", Holder{User: "alice"}, "", t0), code: CodeInvalidRequest},
+		{name: "no lease id", cmd: co("", "cad", m1, "", t0), code: CodeInvalidRequest},
+		{name: "lease id taken", cmd: co("a", "cad", m1, "", t0), setup: full, code: CodeConflict},
+		{name: "ended lease id is not reused", cmd: co("a", "cad", m1, "", t0+2*sec), code: CodeConflict,
+			setup: func(h *harness) {
+				mustOK(h.tb, h.checkout("a", "m1", "", t0))
+				mustOK(h.tb, h.apply(CmdRevokeLease, RevokeLease{LeaseID: "a", Time: t0 + sec}))
+			}},
+		{name: "no seats audits a denial", cmd: co("c", "cad", Holder{Machine: "m3"}, "", t0+sec), setup: full,
+			code: CodeNoSeatsAvailable, audit: []string{AuditLeaseDenied}, check: wantLeases(2)},
+		{name: "uncounted feature", cmd: co("c", "view", Holder{Machine: "m3"}, "", t0+sec), setup: full,
+			audit: []string{AuditLeaseCheckout}},
+		{name: "retry answers the original", cmd: co("other", "cad", m1, "r1", t0+sec),
+			setup: func(h *harness) { mustOK(h.tb, h.checkout("a", "m1", "r1", t0)) },
+			check: func(t *testing.T, h *harness, r *Result) {
+				if !r.Retried || r.Lease.ID != "a" || h.f.LeaseCount() != 1 {
+					t.Fatalf("retry = %+v retried=%v", r.Lease, r.Retried)
+				}
+			}},
+		{name: "retry answers the original even when full", cmd: co("c", "cad", m1, "r1", t0+sec),
+			setup: func(h *harness) {
+				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
+				mustOK(h.tb, h.checkout("b", "m2", "", t0))
+			}, check: wantLeases(2)},
+		{name: "retry of an ended lease", cmd: co("c", "cad", m1, "r1", t0+2*sec), code: CodeLeaseExpired,
+			setup: func(h *harness) {
+				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
+				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))
+			}},
+		{name: "request id forgotten after the window", cmd: co("c", "cad", m1, "r1", t0+int64(RequestWindow)+sec),
+			setup: func(h *harness) { mustOK(h.tb, h.checkout("a", "m1", "r1", t0)) },
+			audit: []string{AuditLeaseCheckout}, check: wantLeases(2)},
+		{name: "request id kept to the edge of the window", cmd: co("c", "cad", m1, "r1", t0+int64(RequestWindow)),
+			setup: func(h *harness) { mustOK(h.tb, h.checkout("a", "m1", "r1", t0)) }, check: wantLeases(1)},
+		{name: "machine rule shares a seat", cmd: co("c", "cad", Holder{Machine: "m1", User: "carol"}, "", t0),
+			setup: setRule(SeatRuleMachine), audit: []string{AuditLeaseCheckout},
+			check: func(t *testing.T, h *harness, r *Result) {
+				if u := h.f.Usage("lic1")["cad"]; u.InUse != 2 || h.f.LeaseCount() != 3 {
+					t.Fatalf("usage = %v", u)
+				}
+			}},
+		{name: "machine rule new machine", cmd: co("c", "cad", Holder{Machine: "m3", User: "alice"}, "", t0),
+			setup: setRule(SeatRuleMachine), code: CodeNoSeatsAvailable, audit: []string{AuditLeaseDenied}},
+		{name: "user rule shares a seat", cmd: co("c", "cad", Holder{Machine: "m9", User: "alice"}, "", t0),
+			setup: setRule(SeatRuleUser), audit: []string{AuditLeaseCheckout}},
+		{name: "user rule new user", cmd: co("c", "cad", Holder{Machine: "m1", User: "carol"}, "", t0),
+			setup: setRule(SeatRuleUser), code: CodeNoSeatsAvailable, audit: []string{AuditLeaseDenied}},
+		{name: "user rule falls back to machine", cmd: co("d", "cad", Holder{Machine: "mx"}, "", t0),
+			setup: func(h *harness) {
+				rule := SeatRuleUser
+				mustOK(h.tb, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", SeatRule: &rule, Time: t0}))
+				mustOK(h.tb, h.apply(CmdCheckout, co("a", "cad", Holder{Machine: "mx"}, "", t0)))
+				mustOK(h.tb, h.apply(CmdCheckout, co("b", "cad", Holder{Machine: "my"}, "", t0)))
+			}, audit: []string{AuditLeaseCheckout}},
+		{name: "process rule counts every lease", cmd: co("c", "cad", Holder{Machine: "m1", User: "alice"}, "", t0),
+			setup: setRule(SeatRuleProcess), code: CodeNoSeatsAvailable, audit: []string{AuditLeaseDenied}},
+	})
+}
+
+func TestApplyCheckin(t *testing.T) {
+	one := func(h *harness) { mustOK(h.tb, h.checkout("a", "m1", "", t0)) }
+	otherLicense := func(h *harness) {
+		mustOK(h.tb, h.apply(CmdCreateLicense, CreateLicense{Time: t0,
+			License: License{ID: "lic2", Key: "key-2", PolicyID: "pol1"}}))
+		one(h)
+	}
+	runApplyCases(t, CmdCheckin, []applyCase{
+		{name: "ok", cmd: Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}, setup: one,
+			audit: []string{AuditLeaseCheckin},
+			check: func(t *testing.T, h *harness, r *Result) {
+				if !slices.Equal(r.Ended, []string{"a"}) || r.Lease.ID != "a" || !h.f.LeaseEnded("a") ||
+					h.f.LeaseCount() != 0 || h.f.Usage("lic1")["cad"].InUse != 0 || len(h.f.ExpiringBefore(1<<62, 0)) != 0 {
+					t.Fatalf("result %+v", r)
+				}
+			}},
+		{name: "second checkin", cmd: Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + 2*sec},
+			setup: func(h *harness) {
+				one(h)
+				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))
+			}},
+		{name: "unknown key", cmd: Checkin{LeaseID: "a", LicenseKey: "nope"}, setup: one, code: CodeUnauthorized},
+		{name: "lease of another license", cmd: Checkin{LeaseID: "a", LicenseKey: "key-2"}, setup: otherLicense,
+			code: CodeNotFound, check: wantLeases(1)},
+		{name: "never seen", cmd: Checkin{LeaseID: "zz", LicenseKey: "key-1"}, code: CodeNotFound},
+		{name: "forgotten after the window", cmd: Checkin{LeaseID: "a", LicenseKey: "key-1",
+			Time: t0 + sec + int64(EndedWindow) + 1}, code: CodeNotFound,
+			setup: func(h *harness) {
+				one(h)
+				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))
+			}},
+	})
+}
+
+func TestApplyRevokeLease(t *testing.T) {
+	one := func(h *harness) { mustOK(h.tb, h.checkout("a", "m1", "", t0)) }
+	runApplyCases(t, CmdRevokeLease, []applyCase{
+		{name: "ok", cmd: RevokeLease{LeaseID: "a", Time: t0 + sec}, setup: one, audit: []string{AuditLeaseRevoked},
+			check: func(t *testing.T, h *harness, r *Result) {
+				if !slices.Equal(r.Ended, []string{"a"}) || !h.f.LeaseEnded("a") || h.f.LeaseCount() != 0 {
+					t.Fatalf("result %+v", r)
+				}
+			}},
+		{name: "already ended", cmd: RevokeLease{LeaseID: "a", Time: t0 + 2*sec},
+			setup: func(h *harness) {
+				one(h)
+				mustOK(h.tb, h.apply(CmdRevokeLease, RevokeLease{LeaseID: "a", Time: t0 + sec}))
+			}},
+		{name: "unknown", cmd: RevokeLease{LeaseID: "zz"}, code: CodeNotFound},
+	})
+}
+
+func TestApplyExpireLeases(t *testing.T) {
+	three := func(h *harness) {
+		rule := SeatRuleMachine
+		mustOK(h.tb, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", SeatRule: &rule, Time: t0}))
+		mustOK(h.tb, h.checkout("a", "m1", "", t0))        // expires t0+60s
+		mustOK(h.tb, h.checkout("b", "m1", "", t0+10*sec)) // t0+70s
+		mustOK(h.tb, h.checkout("c", "m2", "", t0+20*sec)) // t0+80s
+	}
+	runApplyCases(t, CmdExpireLeases, []applyCase{
+		{name: "due ones only", cmd: ExpireLeases{LeaseIDs: []string{"c", "a", "b", "zz", "a"}, Time: t0 + 70*sec},
+			setup: three, audit: []string{AuditLeaseExpired, AuditLeaseExpired},
+			check: func(t *testing.T, h *harness, r *Result) {
+				if !slices.Equal(r.Ended, []string{"a", "b"}) || h.f.LeaseCount() != 1 || !h.f.LeaseEnded("b") {
+					t.Fatalf("ended %v", r.Ended)
+				}
+				if u := h.f.Usage("lic1")["cad"]; u.InUse != 1 {
+					t.Fatalf("usage %v", u)
+				}
+			}},
+		{name: "nothing due", cmd: ExpireLeases{LeaseIDs: []string{"a"}, Time: t0 + 59*sec}, setup: three,
+			check: wantLeases(3)},
+		{name: "checkpointed lease is not due", cmd: ExpireLeases{LeaseIDs: []string{"a"}, Time: t0 + 90*sec},
+			setup: func(h *harness) {
+				three(h)
+				mustOK(h.tb, h.apply(CmdCheckpointLeases, CheckpointLeases{Time: t0 + 50*sec,
+					Leases: []LeaseDeadline{{LeaseID: "a", ExpiresAt: t0 + 100*sec}}}))
+			}, check: wantLeases(3)},
+	})
+}
+
+func TestApplyCheckpointLeases(t *testing.T) {
+	two := func(h *harness) {
+		mustOK(h.tb, h.checkout("a", "m1", "", t0))     // t0+60s
+		mustOK(h.tb, h.checkout("b", "m2", "", t0+sec)) // t0+61s
+	}
+	runApplyCases(t, CmdCheckpointLeases, []applyCase{
+		{name: "later moves, earlier is ignored", setup: two, cmd: CheckpointLeases{Time: t0 + 30*sec,
+			Leases: []LeaseDeadline{{"a", t0 + 200*sec}, {"b", t0 + 10*sec}, {"zz", t0 + 500*sec}}},
+			check: func(t *testing.T, h *harness, r *Result) {
+				a, _ := h.f.Lease("a")
+				b, _ := h.f.Lease("b")
+				if a.ExpiresAt != t0+200*sec || b.ExpiresAt != t0+61*sec {
+					t.Fatalf("a %+v b %+v", a, b)
+				}
+				due := h.f.ExpiringBefore(t0+300*sec, 0)
+				if len(due) != 2 || due[0].ID != "b" || due[1].ID != "a" {
+					t.Fatalf("expiry order %+v", due)
+				}
+				if due := h.f.ExpiringBefore(t0+100*sec, 0); len(due) != 1 || due[0].ID != "b" {
+					t.Fatalf("due by t0+100s: %+v", due)
+				}
+			}},
+	})
+}

@@ -1,0 +1,287 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Snapshot format v1: the 9 bytes "TALLYSNAP", one version byte, then a
+// msgpack stream of sections in a fixed order. Each section is its name
+// (a string), an array header and its items, sorted so that the same state
+// always gives the same bytes; Hash is sha256 of exactly these bytes.
+const (
+	snapshotMagic   = "TALLYSNAP"
+	snapshotVersion = 1
+)
+
+// ErrSnapshotVersion is returned by Restore for a snapshot this build
+// cannot read.
+var ErrSnapshotVersion = errors.New("fsm: unsupported snapshot version")
+
+// Section names, in stream order.
+const (
+	secProducts = "products"
+	secPolicies = "policies"
+	secLicenses = "licenses"
+	secLeases   = "leases"
+	secRequests = "requests"
+	secEnded    = "ended"
+	secAudit    = "audit"
+	secKeys     = "keys"
+	secMeta     = "meta"
+)
+
+// snapLease is a lease with the seat key it was counted under, which the
+// current policy's rule cannot recompute if the rule changed since.
+type snapLease struct {
+	Lease   Lease  `msgpack:"lease"`
+	SeatKey string `msgpack:"seat"`
+}
+
+type snapMeta struct {
+	Applied    uint64 `msgpack:"applied"`
+	RequestSeq uint64 `msgpack:"req_seq"`
+}
+
+// capture is a point-in-time copy of the state. Taking it copies values
+// and pointers to immutable leases under the read lock; sorting and
+// encoding happen after the lock is released.
+type capture struct {
+	products []Product
+	policies []Policy
+	licenses []License
+	leases   []*liveLease
+	requests []requestEntry
+	ended    []endedLease
+	audit    []AuditRecord
+	keys     []SigningKey
+	meta     snapMeta
+}
+
+func (f *FSM) capture() *capture {
+	c := &capture{}
+	f.read(func(s *state) {
+		c.products = mapValues(s.products)
+		c.policies = mapValues(s.policies)
+		c.licenses = mapValues(s.licenses)
+		c.leases = mapValues(s.leases)
+		c.keys = mapValues(s.keys)
+		c.requests = make([]requestEntry, 0, s.requestOrder.Len())
+		s.requestOrder.Ascend(func(r requestEntry) bool { c.requests = append(c.requests, r); return true })
+		c.ended = make([]endedLease, 0, s.endedOrder.Len())
+		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
+		// Records are never changed once appended, so sharing is safe.
+		c.audit = s.audit[:len(s.audit):len(s.audit)]
+		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq}
+	})
+	return c
+}
+
+func mapValues[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// write streams the canonical encoding of the capture to w.
+func (c *capture) write(w io.Writer) error {
+	sort.Slice(c.products, func(i, j int) bool { return c.products[i].ID < c.products[j].ID })
+	sort.Slice(c.policies, func(i, j int) bool { return c.policies[i].ID < c.policies[j].ID })
+	sort.Slice(c.licenses, func(i, j int) bool { return c.licenses[i].ID < c.licenses[j].ID })
+	sort.Slice(c.leases, func(i, j int) bool { return c.leases[i].ID < c.leases[j].ID })
+	sort.Slice(c.keys, func(i, j int) bool { return c.keys[i].KID < c.keys[j].KID })
+
+	if _, err := io.WriteString(w, snapshotMagic); err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{snapshotVersion}); err != nil {
+		return err
+	}
+	enc := msgpack.NewEncoder(w)
+	enc.SetSortMapKeys(true)
+	err := writeSection(enc, secProducts, c.products, nil)
+	if err == nil {
+		err = writeSection(enc, secPolicies, c.policies, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secLicenses, c.licenses, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secLeases, c.leases, func(ll *liveLease) any {
+			return &snapLease{Lease: ll.Lease, SeatKey: ll.seatKey}
+		})
+	}
+	if err == nil {
+		err = writeSection(enc, secRequests, c.requests, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secEnded, c.ended, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secAudit, c.audit, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secKeys, c.keys, nil)
+	}
+	if err == nil {
+		err = writeSection(enc, secMeta, []snapMeta{c.meta}, nil)
+	}
+	return err
+}
+
+// writeSection writes name, an array header and the items (through conv
+// when it is not nil).
+func writeSection[T any](enc *msgpack.Encoder, name string, items []T, conv func(T) any) error {
+	if err := enc.EncodeString(name); err != nil {
+		return err
+	}
+	if err := enc.EncodeArrayLen(len(items)); err != nil {
+		return err
+	}
+	for i := range items {
+		var v any = &items[i]
+		if conv != nil {
+			v = conv(items[i])
+		}
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Snapshot captures the state under the read lock; Persist streams it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{c: f.capture()}, nil
+}
+
+type snapshot struct{ c *capture }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	bw := bufio.NewWriterSize(sink, 64<<10)
+	err := s.c.write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}
+
+// Hash is the hex sha256 of the snapshot encoding of the whole state: two
+// nodes that applied the same log have the same hash.
+func (f *FSM) Hash() string {
+	h := sha256.New()
+	bw := bufio.NewWriterSize(h, 64<<10)
+	if err := f.capture().write(bw); err != nil {
+		// Writing to a hash cannot fail; an encoding failure is a bug.
+		panic(fmt.Sprintf("fsm: hash: %v", err))
+	}
+	if err := bw.Flush(); err != nil {
+		panic(fmt.Sprintf("fsm: hash: %v", err))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Restore replaces all state with a snapshot. The new state is built aside,
+// with every index, and swapped in under one lock; on error nothing changes.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := readState(bufio.NewReaderSize(rc, 64<<10))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.st = s
+	f.mu.Unlock()
+	return nil
+}
+
+func readState(br *bufio.Reader) (*state, error) {
+	hdr := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return nil, fmt.Errorf("fsm: snapshot header: %w", err)
+	}
+	if !bytes.Equal(hdr[:len(snapshotMagic)], []byte(snapshotMagic)) {
+		return nil, errors.New("fsm: not a Tally snapshot")
+	}
+	if v := hdr[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("%w: %d", ErrSnapshotVersion, v)
+	}
+	dec := msgpack.NewDecoder(br)
+	s := newState()
+	err := readSection(dec, secProducts, func(p Product) { s.products[p.ID] = p })
+	if err == nil {
+		err = readSection(dec, secPolicies, func(p Policy) { s.policies[p.ID] = p })
+	}
+	if err == nil {
+		err = readSection(dec, secLicenses, func(l License) {
+			s.licenses[l.ID] = l
+			s.licenseByKey[l.Key] = l.ID
+		})
+	}
+	if err == nil {
+		err = readSection(dec, secLeases, func(sl snapLease) {
+			s.addLease(&liveLease{Lease: sl.Lease, seatKey: sl.SeatKey})
+		})
+	}
+	if err == nil {
+		err = readSection(dec, secRequests, s.rememberRequest)
+	}
+	if err == nil {
+		err = readSection(dec, secEnded, s.rememberEnded)
+	}
+	if err == nil {
+		err = readSection(dec, secAudit, func(r AuditRecord) { s.audit = append(s.audit, r) })
+	}
+	if err == nil {
+		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
+	}
+	if err == nil {
+		err = readSection(dec, secMeta, func(m snapMeta) {
+			s.applied, s.requestSeq = m.Applied, m.RequestSeq
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readSection checks the section name and hands each decoded item to add.
+func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
+	got, err := dec.DecodeString()
+	if err != nil {
+		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
+	}
+	if got != name {
+		return fmt.Errorf("fsm: snapshot has section %q where %q belongs", got, name)
+	}
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
+	}
+	for i := 0; i < n; i++ {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("fsm: snapshot section %s item %d: %w", name, i, err)
+		}
+		add(v)
+	}
+	return nil
+}

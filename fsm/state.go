@@ -1,0 +1,277 @@
+package fsm
+
+import (
+	"math"
+	"time"
+
+	"github.com/google/btree"
+)
+
+// Windows of remembered history, in log time (command Time), not wall time.
+const (
+	// RequestWindow is how long a checkout's request id is remembered.
+	RequestWindow = time.Hour
+	// MaxRequestsPerLicense bounds the remembered request ids of one license;
+	// the oldest is forgotten first.
+	MaxRequestsPerLicense = 10000
+	// EndedWindow is how long an ended lease id is remembered, so that a
+	// heartbeat can tell "expired" (410) from "never seen" (404).
+	EndedWindow = time.Hour
+)
+
+const btreeDegree = 32
+
+// liveLease is a lease plus the seat key it was counted under. Once stored
+// it is never mutated (a checkpoint stores a new one), so a snapshot may
+// hold the pointer after the lock is released.
+type liveLease struct {
+	Lease
+	seatKey string
+}
+
+// seatSlot is one (license, feature) pair whose seats are counted.
+type seatSlot struct{ license, feature string }
+
+// expiryItem orders live leases by their replicated deadline.
+type expiryItem struct {
+	ExpiresAt int64
+	LeaseID   string
+}
+
+func expiryLess(a, b expiryItem) bool {
+	if a.ExpiresAt != b.ExpiresAt {
+		return a.ExpiresAt < b.ExpiresAt
+	}
+	return a.LeaseID < b.LeaseID
+}
+
+// endedLease remembers a lease that ended, ordered by (EndedAt, LeaseID).
+type endedLease struct {
+	LeaseID   string `msgpack:"lease"`
+	LicenseID string `msgpack:"license"`
+	EndedAt   int64  `msgpack:"ended"`
+}
+
+func endedLess(a, b endedLease) bool {
+	if a.EndedAt != b.EndedAt {
+		return a.EndedAt < b.EndedAt
+	}
+	return a.LeaseID < b.LeaseID
+}
+
+// requestEntry remembers which lease a checkout request id produced. Seq is
+// a state-wide counter that makes the order total and deterministic.
+type requestEntry struct {
+	LicenseID string `msgpack:"license"`
+	RequestID string `msgpack:"req"`
+	LeaseID   string `msgpack:"lease"`
+	Time      int64  `msgpack:"time"`
+	Seq       uint64 `msgpack:"seq"`
+}
+
+func requestLess(a, b requestEntry) bool {
+	if a.Time != b.Time {
+		return a.Time < b.Time
+	}
+	return a.Seq < b.Seq
+}
+
+// licenseRequests is one license's exactly-once window.
+type licenseRequests struct {
+	byID  map[string]requestEntry
+	order *btree.BTreeG[requestEntry]
+}
+
+// state is everything Apply changes. It is only reached through FSM's lock.
+type state struct {
+	products     map[string]Product
+	policies     map[string]Policy
+	licenses     map[string]License
+	licenseByKey map[string]string // key -> license id
+
+	leases          map[string]*liveLease
+	leasesByLicense map[string]map[string]struct{}
+	seats           map[seatSlot]map[string]int // seat key -> live leases sharing it
+	expiry          *btree.BTreeG[expiryItem]
+
+	ended      map[string]endedLease
+	endedOrder *btree.BTreeG[endedLease]
+
+	requests     map[string]*licenseRequests
+	requestOrder *btree.BTreeG[requestEntry]
+	requestSeq   uint64
+
+	audit   []AuditRecord
+	keys    map[string]SigningKey
+	applied uint64
+}
+
+func newState() *state {
+	return &state{
+		products:        map[string]Product{},
+		policies:        map[string]Policy{},
+		licenses:        map[string]License{},
+		licenseByKey:    map[string]string{},
+		leases:          map[string]*liveLease{},
+		leasesByLicense: map[string]map[string]struct{}{},
+		seats:           map[seatSlot]map[string]int{},
+		expiry:          btree.NewG(btreeDegree, expiryLess),
+		ended:           map[string]endedLease{},
+		endedOrder:      btree.NewG(btreeDegree, endedLess),
+		requests:        map[string]*licenseRequests{},
+		requestOrder:    btree.NewG(btreeDegree, requestLess),
+		keys:            map[string]SigningKey{},
+	}
+}
+
+// tick forgets ended leases and request ids that fell out of their window.
+// It runs at the start of every command, driven by the command's Time, so
+// every node forgets the same things at the same log position.
+func (s *state) tick(now int64) {
+	if cutoff, ok := before(now, EndedWindow); ok {
+		for {
+			e, ok := s.endedOrder.Min()
+			if !ok || e.EndedAt >= cutoff {
+				break
+			}
+			s.endedOrder.DeleteMin()
+			delete(s.ended, e.LeaseID)
+		}
+	}
+	if cutoff, ok := before(now, RequestWindow); ok {
+		for {
+			r, ok := s.requestOrder.Min()
+			if !ok || r.Time >= cutoff {
+				break
+			}
+			s.forgetRequest(r)
+		}
+	}
+}
+
+// before returns now-d, and false when that would overflow.
+func before(now int64, d time.Duration) (int64, bool) {
+	if now < math.MinInt64+int64(d) {
+		return 0, false
+	}
+	return now - int64(d), true
+}
+
+// seatKey names what a lease occupies under a seat rule: its own id
+// (process), its machine, or its user (falling back to the machine).
+// Prefixes keep keys of different rules apart if the rule changes.
+func seatKey(rule, leaseID string, h Holder) string {
+	switch rule {
+	case SeatRuleMachine:
+		return "m:" + h.Machine
+	case SeatRuleUser:
+		if h.User == "" {
+			return "m:" + h.Machine
+		}
+		return "u:" + h.User
+	default:
+		return "l:" + leaseID
+	}
+}
+
+// addLease indexes a new live lease.
+func (s *state) addLease(ll *liveLease) {
+	s.leases[ll.ID] = ll
+	ids := s.leasesByLicense[ll.LicenseID]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		s.leasesByLicense[ll.LicenseID] = ids
+	}
+	ids[ll.ID] = struct{}{}
+	slot := seatSlot{ll.LicenseID, ll.Feature}
+	holders := s.seats[slot]
+	if holders == nil {
+		holders = map[string]int{}
+		s.seats[slot] = holders
+	}
+	holders[ll.seatKey]++
+	s.expiry.ReplaceOrInsert(expiryItem{ll.ExpiresAt, ll.ID})
+}
+
+// removeLease drops a live lease from every index and remembers it ended.
+func (s *state) removeLease(ll *liveLease, now int64) {
+	delete(s.leases, ll.ID)
+	if ids := s.leasesByLicense[ll.LicenseID]; ids != nil {
+		delete(ids, ll.ID)
+		if len(ids) == 0 {
+			delete(s.leasesByLicense, ll.LicenseID)
+		}
+	}
+	slot := seatSlot{ll.LicenseID, ll.Feature}
+	if holders := s.seats[slot]; holders != nil {
+		if holders[ll.seatKey]--; holders[ll.seatKey] <= 0 {
+			delete(holders, ll.seatKey)
+		}
+		if len(holders) == 0 {
+			delete(s.seats, slot)
+		}
+	}
+	s.expiry.Delete(expiryItem{ll.ExpiresAt, ll.ID})
+	s.rememberEnded(endedLease{LeaseID: ll.ID, LicenseID: ll.LicenseID, EndedAt: now})
+}
+
+func (s *state) rememberEnded(e endedLease) {
+	s.ended[e.LeaseID] = e
+	s.endedOrder.ReplaceOrInsert(e)
+}
+
+// setDeadline moves a live lease's replicated deadline.
+func (s *state) setDeadline(ll *liveLease, expiresAt int64) {
+	s.expiry.Delete(expiryItem{ll.ExpiresAt, ll.ID})
+	moved := *ll
+	moved.ExpiresAt = expiresAt
+	s.leases[ll.ID] = &moved
+	s.expiry.ReplaceOrInsert(expiryItem{expiresAt, ll.ID})
+}
+
+// request finds a remembered checkout request of a license.
+func (s *state) request(licenseID, requestID string) (requestEntry, bool) {
+	lr := s.requests[licenseID]
+	if lr == nil {
+		return requestEntry{}, false
+	}
+	r, ok := lr.byID[requestID]
+	return r, ok
+}
+
+// rememberRequest records a request id, forgetting the license's oldest
+// when it holds more than MaxRequestsPerLicense.
+func (s *state) rememberRequest(r requestEntry) {
+	if r.Seq == 0 {
+		s.requestSeq++
+		r.Seq = s.requestSeq
+	}
+	lr := s.requests[r.LicenseID]
+	if lr == nil {
+		lr = &licenseRequests{byID: map[string]requestEntry{}, order: btree.NewG(8, requestLess)}
+		s.requests[r.LicenseID] = lr
+	}
+	if old, ok := lr.byID[r.RequestID]; ok {
+		s.forgetRequest(old)
+	}
+	lr.byID[r.RequestID] = r
+	lr.order.ReplaceOrInsert(r)
+	s.requestOrder.ReplaceOrInsert(r)
+	for len(lr.byID) > MaxRequestsPerLicense {
+		oldest, _ := lr.order.Min()
+		s.forgetRequest(oldest)
+	}
+}
+
+func (s *state) forgetRequest(r requestEntry) {
+	s.requestOrder.Delete(r)
+	lr := s.requests[r.LicenseID]
+	if lr == nil {
+		return
+	}
+	delete(lr.byID, r.RequestID)
+	lr.order.Delete(r)
+	if len(lr.byID) == 0 {
+		delete(s.requests, r.LicenseID)
+	}
+}

@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/fsm"
+	"github.com/tallyhq/tally/transport"
+)
+
+// apply is the one path by which this node writes to the replicated state.
+// Only the ready leader applies; everyone else answers *NotLeaderError and
+// the transport forwards the request. A domain refusal comes back as an
+// *api.Error with the Result still set, so callers can audit or inspect it.
+func (n *Node) apply(t fsm.CommandType, body any) (*fsm.Result, error) {
+	if !n.leaderReady.Load() {
+		return nil, n.notLeader()
+	}
+	data, err := fsm.Encode(t, body)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return nil, n.applyError(err)
+	}
+	n.metrics.applyLatency.Observe(time.Since(start).Seconds())
+	res, ok := f.Response().(*fsm.Result)
+	if !ok || res == nil {
+		return nil, errors.New("apply returned no result")
+	}
+	if len(res.Ended) > 0 {
+		n.lessor.forget(res.Ended)
+	}
+	if res.Refusal != nil {
+		return res, &api.Error{Code: res.Refusal.Code, Message: res.Refusal.Message}
+	}
+	return res, nil
+}
+
+// applyError maps Raft's failures to what a client can act on.
+func (n *Node) applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// The entry may or may not commit: the client retries, and
+		// request ids keep checkouts exactly-once.
+		return &api.Error{Code: api.CodeNoLeader, Message: "leadership changed during the write; retry", RetryAfter: 1}
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return &api.Error{Code: api.CodeTimeout, Message: "the cluster is overloaded; retry", RetryAfter: 1}
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return &api.Error{Code: api.CodeNoLeader, Message: "this node is shutting down", RetryAfter: 1}
+	}
+	return err
+}
+
+// notLeader names the leader for forwarding, if one is known.
+func (n *Node) notLeader() error {
+	return &transport.NotLeaderError{LeaderAddr: n.leaderHTTPAddr()}
+}
+
+func (n *Node) leaderHTTPAddr() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" || string(id) == n.cfg.NodeID && !n.leaderReady.Load() {
+		return ""
+	}
+	return n.members.httpAddr(string(id))
+}
+
+// now is the leader's clock in Unix ns, the only time that enters the log.
+func (n *Node) now() int64 { return n.cfg.Now().UnixNano() }
+
+// notifyingFSM tells waiters when a command has been applied.
+type notifyingFSM struct {
+	*fsm.FSM
+	applied *appliedWaiter
+}
+
+func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
+	r := f.FSM.Apply(l)
+	f.applied.set(l.Index)
+	return r
+}
+
+func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
+	err := f.FSM.Restore(rc)
+	f.applied.set(f.FSM.AppliedIndex())
+	return err
+}
+
+// appliedWaiter lets readers wait until the FSM reaches an index.
+type appliedWaiter struct {
+	mu    sync.Mutex
+	index uint64
+	ch    chan struct{} // closed and replaced on every advance
+}
+
+func newAppliedWaiter() *appliedWaiter { return &appliedWaiter{ch: make(chan struct{})} }
+
+func (w *appliedWaiter) set(idx uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.index = idx
+	close(w.ch)
+	w.ch = make(chan struct{})
+}
+
+func (w *appliedWaiter) wait(ctx context.Context, idx uint64) error {
+	for {
+		w.mu.Lock()
+		cur, ch := w.index, w.ch
+		w.mu.Unlock()
+		if cur >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

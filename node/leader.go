@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tallyhq/tally/fsm"
+)
+
+// Batch sizes of the leader's housekeeping commands.
+const (
+	reapBatch       = 1000
+	checkpointBatch = 5000
+)
+
+// monitorLeadership starts leader duties when this node wins an election
+// and stops them when it loses (Consul's monitorLeadership).
+func (n *Node) monitorLeadership() {
+	defer n.wg.Done()
+	var stop func() // non-nil while leader duties run
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case isLeader := <-n.leaderNotify:
+			n.metrics.isLeader.Set(boolGauge(isLeader))
+			switch {
+			case isLeader && stop == nil:
+				stop = n.startLeaderLoop()
+			case !isLeader && stop != nil:
+				stop()
+				stop = nil
+			}
+		}
+	}
+}
+
+// startLeaderLoop runs leaderLoop in the background and returns the func
+// that stops it and waits for it to finish.
+func (n *Node) startLeaderLoop() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var done sync.WaitGroup
+	done.Add(1)
+	go func() {
+		defer done.Done()
+		n.leaderLoop(ctx)
+	}()
+	return func() {
+		cancel()
+		done.Wait()
+	}
+}
+
+// leaderLoop runs while this node leads: first the Barrier, so the FSM holds
+// every entry of earlier terms, then establishLeadership, then the periodic
+// duties until leadership is lost.
+func (n *Node) leaderLoop(ctx context.Context) {
+	defer n.revokeLeadership()
+	for {
+		if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
+			break
+		} else {
+			n.log.Warn("barrier failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	n.establishLeadership()
+
+	reap := time.NewTicker(n.cfg.ReapInterval)
+	defer reap.Stop()
+	checkpoint := time.NewTicker(n.cfg.CheckpointInterval)
+	defer checkpoint.Stop()
+	reconcile := time.NewTicker(n.cfg.ReconcileInterval)
+	defer reconcile.Stop()
+	n.reconcile()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reap.C:
+			n.reapDue()
+		case <-checkpoint.C:
+			n.checkpoint()
+		case <-reconcile.C:
+			n.reconcile()
+		case <-n.gossipChanged:
+			n.reconcile()
+		}
+	}
+}
+
+// establishLeadership re-arms every lease with a full TTL (a lease may
+// outlive its promise after a failover, never fall short of it), registers
+// this node's signing key, and opens the node to leader-only requests.
+func (n *Node) establishLeadership() {
+	n.lessor.reset()
+	n.lessor.rearm(n.fsm.Leases(""), n.now())
+	n.leaderReady.Store(true)
+	n.log.Info("leadership established", "leases", n.lessor.len())
+	n.registerKey()
+}
+
+// revokeLeadership closes leader-only service and drops the deadlines: the
+// next leader re-arms from the replicated state.
+func (n *Node) revokeLeadership() {
+	if n.leaderReady.Swap(false) {
+		n.log.Info("leadership lost")
+	}
+	n.lessor.reset()
+}
+
+func (n *Node) registerKey() {
+	kid := n.signer.KeyID()
+	for _, k := range n.fsm.Keys() {
+		if k.KID == kid {
+			return
+		}
+	}
+	_, err := n.apply(fsm.CmdRegisterKey, &fsm.RegisterKey{
+		Key:  fsm.SigningKey{KID: kid, PublicKey: n.signer.PublicKey(), AddedAt: n.now()},
+		Time: n.now(),
+	})
+	if err != nil {
+		n.log.Warn("registering signing key failed", "err", err)
+	}
+}
+
+// reapDue proposes the expiry of every lease whose deadline has passed.
+func (n *Node) reapDue() {
+	now := n.now()
+	for {
+		ids := n.lessor.popDue(now, reapBatch)
+		if len(ids) == 0 {
+			return
+		}
+		res, err := n.apply(fsm.CmdExpireLeases, &fsm.ExpireLeases{LeaseIDs: ids, Time: now})
+		ended := map[string]bool{}
+		if err == nil {
+			for _, id := range res.Ended {
+				ended[id] = true
+			}
+			n.metrics.expired.Add(float64(len(res.Ended)))
+		} else {
+			n.log.Warn("expiring leases failed", "err", err, "leases", len(ids))
+		}
+		var keep []fsm.Lease
+		for _, id := range ids {
+			if ended[id] {
+				continue
+			}
+			if ls, ok := n.fsm.Lease(id); ok {
+				keep = append(keep, ls)
+			} else {
+				n.lessor.forget([]string{id})
+			}
+		}
+		n.lessor.unexpire(keep, now)
+		if err != nil || len(ids) < reapBatch {
+			return
+		}
+	}
+}
+
+// checkpoint replicates deadlines that heartbeats moved by more than half a
+// second, so a lease's replicated expiry stays close to the truth.
+func (n *Node) checkpoint() {
+	ds := n.lessor.drifted(int64(500*time.Millisecond), checkpointBatch)
+	if len(ds) == 0 {
+		return
+	}
+	if _, err := n.apply(fsm.CmdCheckpointLeases, &fsm.CheckpointLeases{Leases: ds, Time: n.now()}); err != nil {
+		n.log.Warn("checkpoint failed", "err", err)
+		return
+	}
+	n.lessor.checkpointed(ds)
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

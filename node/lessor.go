@@ -1,0 +1,203 @@
+package node
+
+import (
+	"sync"
+
+	"github.com/google/btree"
+
+	"github.com/tallyhq/tally/fsm"
+)
+
+// lessor holds the leader's in-memory lease deadlines. Heartbeats move a
+// deadline here only, never through Raft; the reaper pops due leases and
+// proposes their expiry; checkpoints replicate deadlines that moved far.
+// It lives only while this node is the ready leader.
+type lessor struct {
+	mu    sync.Mutex
+	byID  map[string]*deadline
+	order *btree.BTreeG[deadlineKey]
+	// expiring holds leases popped by the reaper whose expiry is in flight;
+	// a heartbeat for one of them is refused so that a lease is never
+	// renewed and expired at once.
+	expiring map[string]struct{}
+}
+
+type deadline struct {
+	at     int64 // in-memory deadline, Unix ns
+	stored int64 // deadline as replicated in the FSM
+}
+
+type deadlineKey struct {
+	at int64
+	id string
+}
+
+func lessDeadline(a, b deadlineKey) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.id < b.id
+}
+
+func newLessor() *lessor {
+	return &lessor{
+		byID:     map[string]*deadline{},
+		order:    btree.NewG(32, lessDeadline),
+		expiring: map[string]struct{}{},
+	}
+}
+
+// reset forgets everything (leadership lost or about to be re-armed).
+func (l *lessor) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.byID = map[string]*deadline{}
+	l.order.Clear(false)
+	l.expiring = map[string]struct{}{}
+}
+
+// rearm gives every lease a deadline of at least now + its TTL: after a
+// failover a lease may expire later than promised, never earlier.
+func (l *lessor) rearm(leases []fsm.Lease, now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ls := range leases {
+		l.setLocked(ls.ID, max(ls.ExpiresAt, now+ls.TTL), ls.ExpiresAt)
+	}
+}
+
+// add arms a lease just checked out.
+func (l *lessor) add(ls fsm.Lease) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, gone := l.expiring[ls.ID]; gone {
+		return
+	}
+	if d, ok := l.byID[ls.ID]; ok && d.at >= ls.ExpiresAt {
+		return // a retried checkout: keep the later deadline
+	}
+	l.setLocked(ls.ID, ls.ExpiresAt, ls.ExpiresAt)
+}
+
+func (l *lessor) setLocked(id string, at, stored int64) {
+	if d, ok := l.byID[id]; ok {
+		l.order.Delete(deadlineKey{d.at, id})
+	}
+	l.byID[id] = &deadline{at: at, stored: stored}
+	l.order.ReplaceOrInsert(deadlineKey{at, id})
+}
+
+// renew moves a lease's deadline to now + TTL and returns it. A lease the
+// lessor does not know is armed from the FSM's copy; a lease whose expiry is
+// in flight cannot be renewed.
+func (l *lessor) renew(ls fsm.Lease, now int64) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, gone := l.expiring[ls.ID]; gone {
+		return 0, false
+	}
+	stored := ls.ExpiresAt
+	if d, ok := l.byID[ls.ID]; ok {
+		stored = d.stored
+	}
+	at := max(now+ls.TTL, stored)
+	l.setLocked(ls.ID, at, stored)
+	return at, true
+}
+
+// deadline returns the in-memory deadline of a lease.
+func (l *lessor) deadline(id string) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, ok := l.byID[id]
+	if !ok {
+		return 0, false
+	}
+	return d.at, true
+}
+
+// popDue removes up to limit leases whose deadline is at or before now and
+// marks them expiring. Cost: O(k log n) for k due leases.
+func (l *lessor) popDue(now int64, limit int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var due []deadlineKey
+	l.order.Ascend(func(k deadlineKey) bool {
+		if k.at > now || len(due) >= limit {
+			return false
+		}
+		due = append(due, k)
+		return true
+	})
+	ids := make([]string, len(due))
+	for i, k := range due {
+		l.order.Delete(k)
+		delete(l.byID, k.id)
+		l.expiring[k.id] = struct{}{}
+		ids[i] = k.id
+	}
+	return ids
+}
+
+// forget drops leases that ended (checkin, revoke, expiry).
+func (l *lessor) forget(ids []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		if d, ok := l.byID[id]; ok {
+			l.order.Delete(deadlineKey{d.at, id})
+			delete(l.byID, id)
+		}
+		delete(l.expiring, id)
+	}
+}
+
+// unexpire puts back leases that are still live after an expiry proposal
+// (it failed, or the FSM holds a later deadline) so that a later tick tries
+// again, at the FSM's deadline at the earliest.
+func (l *lessor) unexpire(leases []fsm.Lease, now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ls := range leases {
+		if _, ok := l.expiring[ls.ID]; !ok {
+			continue
+		}
+		delete(l.expiring, ls.ID)
+		l.setLocked(ls.ID, max(ls.ExpiresAt, now), ls.ExpiresAt)
+	}
+}
+
+// drifted lists deadlines that moved more than minGain past what the FSM
+// stores, for a checkpoint.
+func (l *lessor) drifted(minGain int64, limit int) []fsm.LeaseDeadline {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []fsm.LeaseDeadline
+	for id, d := range l.byID {
+		if d.at-d.stored > minGain {
+			out = append(out, fsm.LeaseDeadline{LeaseID: id, ExpiresAt: d.at})
+			if len(out) >= limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// checkpointed records that the FSM now stores these deadlines.
+func (l *lessor) checkpointed(ds []fsm.LeaseDeadline) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range ds {
+		if d, ok := l.byID[c.LeaseID]; ok && c.ExpiresAt > d.stored {
+			d.stored = c.ExpiresAt
+		}
+	}
+}
+
+// len is the number of armed leases.
+func (l *lessor) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byID)
+}

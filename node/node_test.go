@@ -1,0 +1,199 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/fsm"
+)
+
+func TestFollowerForwardsWritesAndSeatsHold(t *testing.T) {
+	c := newTestCluster(t, 3)
+	f := c.followers()[0]
+	cl := c.client(f) // every request goes to a follower
+	lic := provision(t, cl, 2, 60)
+
+	var wg sync.WaitGroup
+	results := make([]error, 6)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, results[i] = checkout(c.client(i%3), lic.Key, fmt.Sprintf("m%d", i), fmt.Sprintf("req-%d", i))
+		}(i)
+	}
+	wg.Wait()
+	var ok, full int
+	for _, err := range results {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, api.ErrNoSeats):
+			full++
+		default:
+			t.Errorf("unexpected checkout error: %v", err)
+		}
+	}
+	if ok != 2 || full != 4 {
+		t.Fatalf("got %d granted and %d refused, want 2 and 4", ok, full)
+	}
+	c.checkInvariants()
+}
+
+func TestLeaderKillFailoverAndCatchUp(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 3, 60)
+	var leases []string
+	for i := 0; i < 2; i++ {
+		res, err := checkout(c.clientAll(), lic.Key, fmt.Sprintf("m%d", i), fmt.Sprintf("req-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, res.Lease.ID)
+	}
+	old := c.waitLeader()
+	c.kill(old)
+	leader := c.waitLeader()
+	if leader == old {
+		t.Fatal("the killed node still leads")
+	}
+	// Every acknowledged lease survived, and a new checkout succeeds.
+	for _, id := range leases {
+		if _, ok := c.nodes[leader].n.FSM().Lease(id); !ok {
+			t.Errorf("acknowledged lease %s lost after failover", id)
+		}
+	}
+	if _, err := checkout(c.clientAll(), lic.Key, "m-new", "req-new"); err != nil {
+		t.Fatalf("checkout after failover: %v", err)
+	}
+	// A retry of a request acknowledged by the old leader takes no new seat.
+	res, err := checkout(c.clientAll(), lic.Key, "m0", "req-0")
+	if err != nil || res.Lease.ID != leases[0] {
+		t.Fatalf("retry after failover: lease %v err %v, want %s", res, err, leases[0])
+	}
+	c.start(old)
+	c.eventually(10*time.Second, "restarted node catches up", func() bool {
+		n := c.nodes[old].n
+		return n.FSM().AppliedIndex() >= c.nodes[leader].n.FSM().AppliedIndex()
+	})
+	c.checkInvariants()
+}
+
+func TestLinearizableReadOnFollower(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 5, 60)
+	f := c.followers()[0]
+	for i := 0; i < 5; i++ {
+		if _, err := checkout(c.client(c.waitLeader()), lic.Key, fmt.Sprintf("m%d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+		// Straight after the leader acknowledged, a linearizable read on
+		// a follower must already see the seat.
+		v, err := c.client(f).Validate(context.Background(), api.ValidateRequest{LicenseKey: lic.Key, Feature: "cad"}, api.ConsistencyLinearizable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Seats["cad"].InUse; got != i+1 {
+			t.Fatalf("linearizable read on %s saw %d seats in use, want %d", v.NodeID, got, i+1)
+		}
+		if v.NodeID != c.nodes[f].id {
+			t.Fatalf("read served by %s, want follower %s", v.NodeID, c.nodes[f].id)
+		}
+	}
+	c.checkInvariants()
+}
+
+func TestLeaseExpiresNotBeforeDeadline(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 1, 1)
+	res, err := checkout(c.clientAll(), lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := c.waitLeader()
+	f := c.nodes[leader].n.FSM()
+	c.eventually(5*time.Second, "lease expiry", func() bool {
+		_, live := f.Lease(res.Lease.ID)
+		if !live {
+			return true
+		}
+		return false
+	})
+	if time.Now().Before(res.Lease.ExpiresAt) {
+		t.Fatalf("lease expired before its expires_at %v", res.Lease.ExpiresAt)
+	}
+	assertAudited(t, f, fsm.AuditLeaseExpired, res.Lease.ID)
+	c.checkInvariants()
+}
+
+func TestHeartbeatAndReArmAfterFailover(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 1, 1)
+	cl := c.clientAll()
+	res, err := checkout(cl, lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Heartbeats keep a 1 s lease alive for 2 s.
+	var promised time.Time
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		hb, err := cl.Heartbeat(context.Background(), res.Lease.ID, lic.Key)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		promised = hb.Lease.ExpiresAt
+	}
+	// The new leader re-arms with a full TTL: the lease outlives the
+	// deadline promised by the old leader, and then expires.
+	old := c.waitLeader()
+	c.kill(old)
+	leader := c.waitLeader()
+	f := c.nodes[leader].n.FSM()
+	c.eventually(10*time.Second, "lease expiry after failover", func() bool {
+		_, live := f.Lease(res.Lease.ID)
+		return !live
+	})
+	if time.Now().Before(promised) {
+		t.Fatalf("lease expired before the deadline %v promised by the old leader", promised)
+	}
+	_, err = cl.Heartbeat(context.Background(), res.Lease.ID, lic.Key)
+	if !errors.Is(err, api.ErrLeaseExpired) {
+		t.Fatalf("heartbeat after expiry: %v, want lease_expired", err)
+	}
+	c.checkInvariants()
+}
+
+func TestAdminRevokeEndsLease(t *testing.T) {
+	c := newTestCluster(t, 3)
+	cl := c.clientAll()
+	lic := provision(t, cl, 1, 60)
+	res, err := checkout(cl, lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.RevokeLease(context.Background(), res.Lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Heartbeat(context.Background(), res.Lease.ID, lic.Key); !errors.Is(err, api.ErrLeaseExpired) {
+		t.Fatalf("heartbeat of a revoked lease: %v, want lease_expired", err)
+	}
+	if _, err := checkout(cl, lic.Key, "m2", "r2"); err != nil {
+		t.Fatalf("the revoked seat is free again: %v", err)
+	}
+	c.checkInvariants()
+}
+
+func assertAudited(t *testing.T, f *fsm.FSM, typ, leaseID string) {
+	t.Helper()
+	for _, r := range f.Audit(0, 0) {
+		if r.Type == typ && r.LeaseID == leaseID {
+			return
+		}
+	}
+	t.Errorf("no %s audit record for lease %s", typ, leaseID)
+}

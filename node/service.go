@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/fsm"
+	"github.com/tallyhq/tally/token"
+	"github.com/tallyhq/tally/transport"
+)
+
+// Node serves the whole HTTP API.
+var _ transport.Backend = (*Node)(nil)
+
+// Checkout takes a seat through Raft. The lease id is drawn here, on the
+// leader, because Apply may not draw randomness; a retry of the same
+// request_id gets the original lease back from the FSM.
+func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.LeaseResponse, error) {
+	if !n.leaderReady.Load() {
+		return nil, n.notLeader()
+	}
+	ttl := req.TTLSeconds * int64(time.Second)
+	if req.TTLSeconds > 0 {
+		if lic, ok := n.fsm.LicenseByKey(req.LicenseKey); ok {
+			if pol, ok := n.fsm.Policy(lic.PolicyID); ok && ttl > pol.LeaseTTL {
+				return nil, api.Errorf(api.CodeInvalidRequest, "ttl_seconds may not exceed the policy's lease TTL")
+			}
+		}
+	}
+	leaseID, err := newID("lse")
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.apply(fsm.CmdCheckout, &fsm.Checkout{
+		LeaseID:    leaseID,
+		LicenseKey: req.LicenseKey,
+		Feature:    req.Feature,
+		Holder:     fromHolder(req.Holder),
+		RequestID:  req.RequestID,
+		TTL:        ttl,
+		Time:       n.now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ls := *res.Lease
+	n.lessor.add(ls)
+	if at, ok := n.lessor.deadline(ls.ID); ok && at > ls.ExpiresAt {
+		ls.ExpiresAt = at
+	}
+	return n.leaseAnswer(ls)
+}
+
+// Heartbeat extends a lease in the leader's memory only: no Raft entry.
+func (n *Node) Heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.LeaseResponse, error) {
+	if !n.leaderReady.Load() || n.raft.State() != raft.Leader {
+		return nil, n.notLeader()
+	}
+	ls, err := n.ownedLease(leaseID, licenseKey)
+	if err != nil {
+		return nil, err
+	}
+	now := n.now()
+	lic, _ := n.fsm.License(ls.LicenseID)
+	switch {
+	case lic.Status == fsm.StatusSuspended:
+		return nil, api.Errorf(api.CodeLicenseSuspended, "the license is suspended")
+	case lic.ExpiresAt != 0 && now >= lic.ExpiresAt:
+		return nil, api.Errorf(api.CodeLicenseExpired, "the license has expired")
+	}
+	at, ok := n.lessor.renew(ls, now)
+	if !ok {
+		return nil, api.Errorf(api.CodeLeaseExpired, "the lease expired")
+	}
+	ls.ExpiresAt = at
+	return n.leaseAnswer(ls)
+}
+
+// ownedLease finds a live lease of the license that key opens. A lease that
+// ended recently is 410, one never seen 404; a wrong key is 401 (unknown) or
+// 404 (another license's lease), so nothing leaks across licenses.
+func (n *Node) ownedLease(leaseID, licenseKey string) (fsm.Lease, error) {
+	lic, ok := n.fsm.LicenseByKey(licenseKey)
+	if !ok {
+		return fsm.Lease{}, api.Errorf(api.CodeUnauthorized, "unknown license key")
+	}
+	ls, ok := n.fsm.Lease(leaseID)
+	if !ok {
+		if n.fsm.LeaseEnded(leaseID) {
+			return fsm.Lease{}, api.Errorf(api.CodeLeaseExpired, "the lease has ended (expired, checked in or revoked)")
+		}
+		return fsm.Lease{}, api.Errorf(api.CodeNotFound, "no such lease")
+	}
+	if ls.LicenseID != lic.ID {
+		return fsm.Lease{}, api.Errorf(api.CodeNotFound, "no such lease")
+	}
+	return ls, nil
+}
+
+// Checkin releases a lease; checking in twice is fine.
+func (n *Node) Checkin(ctx context.Context, leaseID, licenseKey string) error {
+	_, err := n.apply(fsm.CmdCheckin, &fsm.Checkin{LeaseID: leaseID, LicenseKey: licenseKey, Time: n.now()})
+	return err
+}
+
+func (n *Node) leaseAnswer(ls fsm.Lease) (*api.LeaseResponse, error) {
+	tok, err := n.signer.Sign(token.Claims{
+		Issuer:    n.cfg.ClusterName,
+		Subject:   ls.ID,
+		LicenseID: ls.LicenseID,
+		Feature:   ls.Feature,
+		Machine:   ls.Holder.Machine,
+		User:      ls.Holder.User,
+		IssuedAt:  n.cfg.Now().Unix(),
+		ExpiresAt: time.Unix(0, ls.ExpiresAt).Unix(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.LeaseResponse{Lease: toLease(ls), Token: tok}, nil
+}
+
+// Validate answers from local memory (stale) or after a read index
+// (linearizable). An unknown key is 401, like a bad token.
+func (n *Node) Validate(ctx context.Context, req api.ValidateRequest, consistency string) (*api.ValidateResponse, error) {
+	if err := n.read(ctx, consistency); err != nil {
+		return nil, err
+	}
+	r := n.fsm.Validate(req.LicenseKey, req.Feature, req.Machine, n.now())
+	if !r.Found {
+		return nil, api.Errorf(api.CodeUnauthorized, "unknown license key")
+	}
+	lic := n.toLicense(r.License)
+	lic.Key = ""
+	return &api.ValidateResponse{
+		Valid:         r.Valid,
+		Code:          r.Code,
+		License:       &lic,
+		Seats:         toSeats(r.Seats),
+		NodeID:        n.cfg.NodeID,
+		AppliedIndex:  n.fsm.AppliedIndex(),
+		LastContactMS: n.lastContactMS(),
+		Consistency:   consistency,
+	}, nil
+}
+
+// Keys serves every registered signing key as a JWKS.
+func (n *Node) Keys() api.JWKS {
+	out := api.JWKS{Keys: []api.JWK{}}
+	for _, k := range n.fsm.Keys() {
+		j := token.PublicJWK(k.PublicKey)
+		out.Keys = append(out.Keys, api.JWK{Kty: j.Kty, Crv: j.Crv, Kid: j.Kid, X: j.X, Use: j.Use, Alg: j.Alg})
+	}
+	return out
+}

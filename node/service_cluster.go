@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"io"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// Status describes this node as it sees the cluster.
+func (n *Node) Status(withHash bool) api.Status {
+	addr, id := n.raft.LeaderWithID()
+	_ = addr
+	st := api.Status{
+		NodeID:        n.cfg.NodeID,
+		State:         stateName(n.raft.State()),
+		Leader:        api.LeaderInfo{ID: string(id), HTTPAddr: n.members.httpAddr(string(id))},
+		Term:          n.raft.CurrentTerm(),
+		CommitIndex:   n.raft.CommitIndex(),
+		AppliedIndex:  n.fsm.AppliedIndex(),
+		LastContactMS: n.lastContactMS(),
+		LiveLeases:    n.fsm.LeaseCount(),
+	}
+	if withHash {
+		st.StateHash = n.fsm.Hash()
+	}
+	return st
+}
+
+func stateName(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return "leader"
+	case raft.Candidate:
+		return "candidate"
+	case raft.Follower:
+		return "follower"
+	}
+	return "shutdown"
+}
+
+func (n *Node) Members() []api.Member { return n.members.list() }
+
+func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	_, leader := n.raft.LeaderWithID()
+	out := &api.RaftConfiguration{Index: f.Index(), Servers: []api.RaftServer{}}
+	for _, s := range f.Configuration().Servers {
+		out.Servers = append(out.Servers, api.RaftServer{
+			ID:       string(s.ID),
+			Address:  string(s.Address),
+			Suffrage: s.Suffrage.String(),
+			Leader:   s.ID == leader,
+		})
+	}
+	return out, nil
+}
+
+// TransferLeadership hands leadership to id, or to the most up-to-date
+// follower when id is empty.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if !n.leaderReady.Load() {
+		return n.notLeader()
+	}
+	if id == "" {
+		return n.applyError(n.raft.LeadershipTransfer().Error())
+	}
+	addr, err := n.raftAddrOf(id)
+	if err != nil {
+		return err
+	}
+	return n.applyError(n.raft.LeadershipTransferToServer(raft.ServerID(id), addr).Error())
+}
+
+// RemovePeer takes a server out of the Raft configuration.
+func (n *Node) RemovePeer(ctx context.Context, id string) error {
+	if !n.leaderReady.Load() {
+		return n.notLeader()
+	}
+	if _, err := n.raftAddrOf(id); err != nil {
+		return err
+	}
+	return n.applyError(n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error())
+}
+
+func (n *Node) raftAddrOf(id string) (raft.ServerAddress, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return "", err
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s.Address, nil
+		}
+	}
+	return "", api.Errorf(api.CodeNotFound, "no server "+id+" in the raft configuration")
+}
+
+// WriteSnapshot streams this node's FSM in the snapshot format.
+func (n *Node) WriteSnapshot(w io.Writer) error {
+	snap, err := n.fsm.Snapshot()
+	if err != nil {
+		return err
+	}
+	defer snap.Release()
+	return snap.Persist(&writerSink{Writer: w})
+}
+
+// writerSink adapts an io.Writer to raft.SnapshotSink.
+type writerSink struct {
+	io.Writer
+}
+
+func (s *writerSink) ID() string    { return "http" }
+func (s *writerSink) Cancel() error { return nil }
+func (s *writerSink) Close() error  { return nil }

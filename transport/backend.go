@@ -1,0 +1,57 @@
+package transport
+
+import (
+	"context"
+	"io"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// Backend is what the HTTP layer needs from a node. Errors are *api.Error
+// for answers the client should see, or *NotLeaderError for requests only
+// the leader may serve; anything else is a 500.
+type Backend interface {
+	Checkout(ctx context.Context, req api.CheckoutRequest) (*api.LeaseResponse, error)
+	Heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.LeaseResponse, error)
+	Checkin(ctx context.Context, leaseID, licenseKey string) error
+	Validate(ctx context.Context, req api.ValidateRequest, consistency string) (*api.ValidateResponse, error)
+	Keys() api.JWKS
+
+	CreateProduct(ctx context.Context, req api.CreateProductRequest) (*api.Product, error)
+	Products(ctx context.Context, consistency string) ([]api.Product, error)
+	Product(ctx context.Context, id, consistency string) (*api.Product, error)
+	CreatePolicy(ctx context.Context, req api.CreatePolicyRequest) (*api.Policy, error)
+	UpdatePolicy(ctx context.Context, id string, req api.UpdatePolicyRequest) (*api.Policy, error)
+	Policies(ctx context.Context, consistency string) ([]api.Policy, error)
+	Policy(ctx context.Context, id, consistency string) (*api.Policy, error)
+	CreateLicense(ctx context.Context, req api.CreateLicenseRequest) (*api.License, error)
+	Licenses(ctx context.Context, consistency string) ([]api.License, error)
+	License(ctx context.Context, id, consistency string) (*api.License, error)
+	SetLicenseStatus(ctx context.Context, id, status string) (*api.License, error)
+	Leases(ctx context.Context, licenseID, consistency string) ([]api.Lease, error)
+	RevokeLease(ctx context.Context, id string) error
+	Audit(ctx context.Context, after uint64, limit int, consistency string) ([]api.AuditRecord, error)
+
+	Status(withHash bool) api.Status
+	Members() []api.Member
+	RaftConfiguration() (*api.RaftConfiguration, error)
+	TransferLeadership(ctx context.Context, id string) error
+	RemovePeer(ctx context.Context, id string) error
+	WriteSnapshot(w io.Writer) error
+	// ReadIndex is the leader's half of a linearizable read: confirm
+	// leadership and return the commit index to wait for.
+	ReadIndex(ctx context.Context) (uint64, error)
+}
+
+// NotLeaderError says the request must be served by the leader. LeaderAddr
+// is its HTTP address, empty while no leader is known.
+type NotLeaderError struct {
+	LeaderAddr string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderAddr == "" {
+		return "not the leader, and no leader is known"
+	}
+	return "not the leader; leader is at " + e.LeaderAddr
+}

@@ -1,0 +1,22 @@
+// Package transport is Tally's network edge: the HTTP API v1 handlers and
+// routing, forwarding of leader-only requests, and the Raft stream layer.
+//
+// # Design
+//
+// Handlers decode and check the request, call the Backend (the node) and
+// write the answer; they hold no cluster logic. When the Backend answers
+// *NotLeaderError the handler does not retry or redirect: forward() replays
+// the already-read request body to the leader's HTTP address and copies the
+// answer back, so a client never needs to know who leads. A forwarded
+// request carries the X-Tally-Forwarded header; a node that receives one
+// and is not the leader answers 503 no_leader instead of forwarding again,
+// so a leadership change mid-flight costs one client retry, never a loop.
+//
+// Every body is capped at MaxBodyBytes (413 too_large). Admin and cluster
+// endpoints need the bearer token, compared in constant time; client
+// endpoints carry the license key in the body and an unknown key is 401,
+// like a wrong token, so keys cannot be probed.
+//
+// The Raft stream layer is a plain TCP listener behind raft.StreamLayer so
+// that TLS can be added here later without touching the node.
+package transport

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// hopHeaders are copied from a forwarded answer back to the client.
+var hopHeaders = []string{"Content-Type", "Retry-After"}
+
+// forward replays r to the leader and copies its answer. It is the only
+// place a request moves between nodes.
+func (s *Server) forward(w http.ResponseWriter, r *request, leaderAddr string) string {
+	if leaderAddr == "" {
+		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "no leader is known; retry shortly", RetryAfter: 1})
+	}
+	if r.Header.Get(forwardedHeader) != "" {
+		// Leadership moved while the request was in flight: let the client
+		// retry rather than bounce between nodes.
+		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "leadership changed during the request; retry", RetryAfter: 1})
+	}
+	url := baseURL(leaderAddr) + r.URL.RequestURI()
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, url, bytes.NewReader(r.body))
+	if err != nil {
+		return writeError(w, s.publicError(err))
+	}
+	for _, h := range []string{"Content-Type", "Authorization"} {
+		if v := r.Header.Get(h); v != "" {
+			out.Header.Set(h, v)
+		}
+	}
+	out.Header.Set(forwardedHeader, "1")
+	resp, err := s.fwd.Do(out)
+	if err != nil {
+		s.metrics.forwards.WithLabelValues("error").Inc()
+		s.log.Warn("forward to leader failed", "leader", leaderAddr, "err", err)
+		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "the leader did not answer; retry shortly", RetryAfter: 1})
+	}
+	defer resp.Body.Close()
+	s.metrics.forwards.WithLabelValues("ok").Inc()
+	for _, h := range hopHeaders {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return "forwarded"
+}
+
+// baseURL accepts "host:port" or a full URL.
+func baseURL(addr string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	return "http://" + addr
+}
+
+// ReadIndexClient asks a leader for its read index over HTTP: the follower's
+// half of a linearizable read.
+type ReadIndexClient struct {
+	HTTP *http.Client
+}
+
+// ReadIndex returns the leader's confirmed commit index.
+func (c *ReadIndexClient) ReadIndex(ctx context.Context, leaderAddr string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(leaderAddr)+"/v1/internal/read-index", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read index from leader: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e api.ErrorResponse
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		return 0, fmt.Errorf("read index from leader: status %d %s", resp.StatusCode, e.Error.Code)
+	}
+	var a readIndexAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return 0, fmt.Errorf("read index from leader: %w", err)
+	}
+	return a.Index, nil
+}

@@ -1,0 +1,248 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// MaxBodyBytes caps every request body.
+const MaxBodyBytes = 1 << 20
+
+// forwardedHeader marks a request one node has already forwarded.
+const forwardedHeader = "X-Tally-Forwarded"
+
+// Config configures the HTTP server.
+type Config struct {
+	Backend    Backend
+	AdminToken string
+	// Gatherer serves /metrics; Registerer receives this package's metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+	// ForwardTimeout bounds one forwarded request.
+	ForwardTimeout time.Duration
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *metrics
+	fwd     *http.Client
+	log     *slog.Logger
+}
+
+// NewServer builds the handler tree.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.ForwardTimeout == 0 {
+		cfg.ForwardTimeout = 10 * time.Second
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg:     cfg,
+		mux:     http.NewServeMux(),
+		metrics: newMetrics(cfg.Registerer),
+		fwd:     &http.Client{Timeout: cfg.ForwardTimeout},
+		log:     cfg.Logger,
+	}
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) routes() {
+	open := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, false, h)) }
+	admin := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, true, h)) }
+
+	open("POST /v1/checkout", s.checkout)
+	open("POST /v1/leases/{id}/heartbeat", s.heartbeat)
+	open("POST /v1/leases/{id}/checkin", s.checkin)
+	open("POST /v1/validate", s.validate)
+	open("GET /v1/keys", s.keys)
+	open("GET /v1/status", s.status)
+	open("GET /v1/internal/read-index", s.readIndex)
+
+	admin("POST /v1/products", s.createProduct)
+	admin("GET /v1/products", s.listProducts)
+	admin("GET /v1/products/{id}", s.getProduct)
+	admin("POST /v1/policies", s.createPolicy)
+	admin("GET /v1/policies", s.listPolicies)
+	admin("GET /v1/policies/{id}", s.getPolicy)
+	admin("PATCH /v1/policies/{id}", s.updatePolicy)
+	admin("POST /v1/licenses", s.createLicense)
+	admin("GET /v1/licenses", s.listLicenses)
+	admin("GET /v1/licenses/{id}", s.getLicense)
+	admin("POST /v1/licenses/{id}/suspend", s.setStatus(api.StatusSuspended))
+	admin("POST /v1/licenses/{id}/reinstate", s.setStatus(api.StatusActive))
+	admin("POST /v1/licenses/{id}/revoke", s.setStatus(api.StatusRevoked))
+	admin("GET /v1/licenses/{id}/leases", s.licenseLeases)
+	admin("GET /v1/leases", s.listLeases)
+	admin("DELETE /v1/leases/{id}", s.revokeLease)
+	admin("GET /v1/audit", s.audit)
+
+	admin("GET /v1/cluster/members", s.members)
+	admin("GET /v1/cluster/raft", s.raftConfiguration)
+	admin("POST /v1/cluster/transfer-leadership", s.transferLeadership)
+	admin("DELETE /v1/cluster/raft/{id}", s.removePeer)
+	admin("GET /v1/cluster/snapshot", s.snapshot)
+
+	gatherer := s.cfg.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.NewRegistry()
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, api.Errorf(api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// request is what a handler sees: the HTTP request plus its body, read once
+// so that forward() can replay it.
+type request struct {
+	*http.Request
+	body []byte
+}
+
+// decode reads the JSON body into v; an empty body decodes to the zero value.
+func (r *request) decode(v any) error {
+	if len(bytes.TrimSpace(r.body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.CodeInvalidRequest, "malformed JSON body: "+err.Error())
+	}
+	if dec.More() {
+		return api.Errorf(api.CodeInvalidRequest, "trailing data after the JSON body")
+	}
+	return nil
+}
+
+// consistency reads ?consistency=, defaulting to def.
+func (r *request) consistency(def string) (string, error) {
+	c := r.URL.Query().Get("consistency")
+	switch c {
+	case "":
+		return def, nil
+	case api.ConsistencyStale, api.ConsistencyLinearizable:
+		return c, nil
+	}
+	return "", api.Errorf(api.CodeInvalidRequest, "consistency must be stale or linearizable")
+}
+
+// answer is a handler's success: a status and a JSON value.
+type answer struct {
+	status int
+	body   any
+}
+
+type handlerFunc func(r *request) (answer, error)
+
+// wrap is the one place where bodies are capped, auth is checked, errors are
+// written and leader-only requests are forwarded.
+func (s *Server) wrap(pattern string, needsAdmin bool, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		start := time.Now()
+		code := s.serve(w, hr, needsAdmin, h)
+		s.metrics.requests.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, hr *http.Request, needsAdmin bool, h handlerFunc) string {
+	if needsAdmin && !s.authorized(hr) {
+		return writeError(w, api.Errorf(api.CodeUnauthorized, "missing or wrong admin bearer token"))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return writeError(w, api.Errorf(api.CodeTooLarge, "request body exceeds 1 MiB"))
+		}
+		return writeError(w, api.Errorf(api.CodeInvalidRequest, "reading body: "+err.Error()))
+	}
+	r := &request{Request: hr, body: body}
+	ans, err := h(r)
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		return s.forward(w, r, nl.LeaderAddr)
+	}
+	if err != nil {
+		return writeError(w, s.publicError(err))
+	}
+	if ans.status == 0 {
+		ans.status = http.StatusOK
+	}
+	if raw, ok := ans.body.(rawBody); ok {
+		raw(w)
+		return "ok"
+	}
+	writeJSON(w, ans.status, ans.body)
+	return "ok"
+}
+
+// rawBody lets a handler stream its own answer (the snapshot).
+type rawBody func(w http.ResponseWriter)
+
+// publicError turns any error into one safe to show: *api.Error as is,
+// anything else an opaque 500 whose detail goes to the log only.
+func (s *Server) publicError(err error) *api.Error {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	s.log.Error("request failed", "err", err)
+	return api.Errorf(api.CodeInternal, "internal error")
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// writeError writes the error body and returns the code for metrics.
+func writeError(w http.ResponseWriter, e *api.Error) string {
+	if e.Code == api.CodeNoLeader || e.Code == api.CodeRateLimited || e.Code == api.CodeTimeout {
+		ra := e.RetryAfter
+		if ra <= 0 {
+			ra = 1
+		}
+		w.Header().Set("Retry-After", itoa(ra))
+	}
+	writeJSON(w, e.Status(), api.ErrorResponse{Error: *e})
+	return e.Code
+}
