@@ -153,6 +153,12 @@ func TestApplyCheckin(t *testing.T) {
 		{name: "lease of another license", cmd: Checkin{LeaseID: "a", LicenseKey: "key-2"}, setup: otherLicense,
 			code: CodeNotFound, check: wantLeases(1)},
 		{name: "never seen", cmd: Checkin{LeaseID: "zz", LicenseKey: "key-1"}, code: CodeNotFound},
+		{name: "remembered to the edge of the window", cmd: Checkin{LeaseID: "a", LicenseKey: "key-1",
+			Time: t0 + sec + int64(EndedWindow)},
+			setup: func(h *harness) {
+				one(h)
+				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))
+			}},
 		{name: "forgotten after the window", cmd: Checkin{LeaseID: "a", LicenseKey: "key-1",
 			Time: t0 + sec + int64(EndedWindow) + 1}, code: CodeNotFound,
 			setup: func(h *harness) {

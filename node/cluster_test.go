@@ -80,14 +80,20 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 	return c
 }
 
-func (c *testCluster) start(i int) {
+func (c *testCluster) start(i int) { c.startWith(i, len(c.nodes)) }
+
+// startJoining starts node i without bootstrap-expect: it joins the
+// existing cluster through gossip only.
+func (c *testCluster) startJoining(i int) { c.startWith(i, 0) }
+
+func (c *testCluster) startWith(i, bootstrapExpect int) {
 	c.t.Helper()
 	tn := c.nodes[i]
 	cfg := node.DefaultConfig()
 	fastConfig(cfg)
 	cfg.NodeID, cfg.DataDir = tn.id, tn.dataDir
 	cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = tn.addrs[0], tn.addrs[1], tn.addrs[2]
-	cfg.BootstrapExpect = len(c.nodes)
+	cfg.BootstrapExpect = bootstrapExpect
 	for j, other := range c.nodes {
 		if j != i {
 			cfg.Join = append(cfg.Join, other.addrs[2])

@@ -67,6 +67,12 @@ func (t *memberTable) list() []api.Member {
 	return out
 }
 
+func (t *memberTable) status(id string) string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.members[id].Status
+}
+
 func (t *memberTable) httpAddr(id string) string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

@@ -197,3 +197,59 @@ func assertAudited(t *testing.T, f *fsm.FSM, typ, leaseID string) {
 	}
 	t.Errorf("no %s audit record for lease %s", typ, leaseID)
 }
+
+func TestJoinTransferAndRemovePeer(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	// A fourth node that joins by gossip only is added as a voter by the
+	// leader.
+	c.nodes = append(c.nodes, &testNode{id: "n4", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}})
+	c.startJoining(3)
+	cl := c.clientAll()
+	c.eventually(10*time.Second, "n4 becomes a voter", func() bool {
+		cfg, err := cl.RaftConfiguration(ctx)
+		return err == nil && len(cfg.Servers) == 4
+	})
+	lic := provision(t, cl, 1, 60)
+	c.eventually(10*time.Second, "n4 applies the log", func() bool {
+		_, ok := c.nodes[3].n.FSM().License(lic.ID)
+		return ok
+	})
+
+	// Leadership moves to the node asked for.
+	if _, err := cl.TransferLeadership(ctx, "n4"); err != nil {
+		t.Fatalf("transfer leadership: %v", err)
+	}
+	c.eventually(10*time.Second, "n4 leads", func() bool { return c.waitLeader() == 3 })
+
+	// An alive peer cannot be removed (the leader would re-add it); a
+	// dead one can, and stays out.
+	if err := cl.RemovePeer(ctx, "n1"); !errors.Is(err, api.Errorf(api.CodeConflict, "")) {
+		t.Fatalf("removing an alive peer: %v, want conflict", err)
+	}
+	c.kill(0)
+	c.eventually(10*time.Second, "gossip marks n1 dead", func() bool {
+		for _, m := range c.nodes[3].n.Members() {
+			if m.ID == "n1" {
+				return m.Status == "dead"
+			}
+		}
+		return false
+	})
+	if err := cl.RemovePeer(ctx, "n1"); err != nil {
+		t.Fatalf("remove peer: %v", err)
+	}
+	c.eventually(5*time.Second, "n1 out of every configuration", func() bool {
+		for _, tn := range c.live() {
+			cfg, err := tn.n.RaftConfiguration()
+			if err != nil || len(cfg.Servers) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := cl.RemovePeer(ctx, "nobody"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("removing an unknown peer: %v, want not_found", err)
+	}
+	c.checkInvariants()
+}

@@ -77,13 +77,18 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	return n.applyError(n.raft.LeadershipTransferToServer(raft.ServerID(id), addr).Error())
 }
 
-// RemovePeer takes a server out of the Raft configuration.
+// RemovePeer takes a server out of the Raft configuration. A server that
+// gossip still sees alive is refused: the leader would add it straight back
+// (it adds every alive member), so it must be stopped first.
 func (n *Node) RemovePeer(ctx context.Context, id string) error {
 	if !n.leaderReady.Load() {
 		return n.notLeader()
 	}
 	if _, err := n.raftAddrOf(id); err != nil {
 		return err
+	}
+	if n.members.status(id) == "alive" {
+		return api.Errorf(api.CodeConflict, id+" is alive; stop it first, then remove it (an alive member is re-added)")
 	}
 	return n.applyError(n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error())
 }

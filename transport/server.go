@@ -66,9 +66,28 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Requests no route takes get the JSON
+// error body too: 405 with Allow when the path exists for another method,
+// else 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, api.Errorf(api.CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path))
+		return
+	}
+	writeError(w, api.Errorf(api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 }
 
 func (s *Server) routes() {
@@ -112,9 +131,6 @@ func (s *Server) routes() {
 		gatherer = prometheus.NewRegistry()
 	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, api.Errorf(api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
-	})
 }
 
 // request is what a handler sees: the HTTP request plus its body, read once

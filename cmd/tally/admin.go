@@ -12,9 +12,9 @@ import (
 
 // addAdminCommands adds product and policy; license.go adds the rest.
 func addAdminCommands(root *cobra.Command, a *app) {
-	product := group("product", "Create and list products",
+	product := group("product", "Create, list and show products",
 		"A product is something that is licensed; policies hang off a product.")
-	product.AddCommand(productCreateCmd(a), productListCmd(a))
+	product.AddCommand(productCreateCmd(a), productListCmd(a), productShowCmd(a))
 
 	policy := group("policy", "Create, list, show and change policies",
 		`A policy is the shared configuration of every license issued on it: its
@@ -76,6 +76,32 @@ func productListCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+func productShowCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one product",
+		Example: `  tally product show prd_1`,
+		Args:    args(cobra.ExactArgs(1)),
+	}
+	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
+	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		p, err := c.Product(cmd.Context(), argv[0], readOpts(consistency)...)
+		if err != nil {
+			return err
+		}
+		return a.emit(p, func(w io.Writer) {
+			row(w, "id", p.ID)
+			row(w, "name", p.Name)
+			row(w, "created", fmtTime(p.CreatedAt))
+		})
+	}
+	return cmd
+}
+
 // policyFlags are the flags shared by policy create and policy update.
 type policyFlags struct {
 	name           string
@@ -103,7 +129,7 @@ func policyCreateCmd(a *app) *cobra.Command {
 		Short: "Create a policy",
 		Long: `Create a policy for a product. Each --feature is name=seats for a counted
 feature or just name for one that is entitled without a seat count.`,
-		Example: `  tally policy create --product prod_1 --name "CAD floating" \
+		Example: `  tally policy create --product prd_1 --name "CAD floating" \
     --feature cad=3 --feature viewer --ttl 60s --seat-rule machine`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

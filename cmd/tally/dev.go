@@ -48,6 +48,8 @@ token. Not for production: one node has no failover.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", f.dataDir, "data directory")
 	fl.StringVar(&f.httpAddr, "http-addr", f.httpAddr, "address of the HTTP API")
+	fl.StringVar(&f.raftAddr, "raft-addr", f.raftAddr, "address for Raft traffic")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", f.gossipAddr, "address for gossip")
 	fl.StringVar(&f.logLevel, "log-level", f.logLevel, "debug, info, warn or error")
 	return cmd
 }

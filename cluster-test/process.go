@@ -1,0 +1,266 @@
+package clustertest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// logTailLines is how much of each node's log a failed test prints.
+const logTailLines = 80
+
+// node is one agent process and everything needed to start it again.
+type node struct {
+	index                          int
+	id                             string
+	dataDir                        string
+	logPath                        string
+	httpAddr, raftAddr, gossipAddr string
+	join                           []string
+
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	done       chan struct{} // closed when the current process has exited
+	waitErr    error
+	expectExit bool // we signalled it; an exit is no surprise
+	paused     bool
+	starts     int
+}
+
+// start launches the agent for nd; its stderr and stdout go to nd's log.
+func (c *Cluster) start(nd *node) error {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd != nil && !isClosed(nd.done) {
+		return fmt.Errorf("%s is already running", nd.id)
+	}
+	if err := os.MkdirAll(nd.dataDir, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	nd.starts++
+	fmt.Fprintf(logf, "=== clustertest: start #%d of %s at %s ===\n", nd.starts, nd.id, time.Now().Format(time.RFC3339Nano))
+	args := []string{"agent",
+		"--node-id", nd.id,
+		"--data-dir", nd.dataDir,
+		"--http-addr", nd.httpAddr,
+		"--raft-addr", nd.raftAddr,
+		"--gossip-addr", nd.gossipAddr,
+		"--bootstrap-expect", strconv.Itoa(len(c.nodes)),
+		"--admin-token-file", c.tokenFile,
+		"--raft-profile", c.opts.raftProfile,
+		"--log-level", c.opts.logLevel,
+	}
+	for _, j := range nd.join {
+		args = append(args, "--join", j)
+	}
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = agentEnv()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	nd.cmd, nd.done, nd.waitErr, nd.expectExit, nd.paused = cmd, done, nil, false, false
+	go func() {
+		err := cmd.Wait()
+		_ = logf.Close()
+		nd.mu.Lock()
+		nd.waitErr = err
+		nd.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// agentEnv is our environment without TALLY_* variables, which the agent
+// reads as flag defaults.
+func agentEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TALLY_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func isClosed(ch chan struct{}) bool {
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (nd *node) running() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.cmd != nil && !isClosed(nd.done)
+}
+
+func (nd *node) live() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.cmd != nil && !isClosed(nd.done) && !nd.paused
+}
+
+func (nd *node) exitErr() error {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.waitErr
+}
+
+// exitedUnexpectedly is true when the process ended without our signal.
+func (nd *node) exitedUnexpectedly() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.cmd != nil && isClosed(nd.done) && !nd.expectExit
+}
+
+// signal marks the coming exit as expected (for SIGKILL and SIGTERM) and
+// sends sig; it returns the channel that closes on exit.
+func (nd *node) signal(sig syscall.Signal, expectExit bool) (chan struct{}, error) {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil || isClosed(nd.done) {
+		return nil, fmt.Errorf("%s is not running", nd.id)
+	}
+	if expectExit {
+		nd.expectExit = true
+	}
+	if err := nd.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return nil, err
+	}
+	return nd.done, nil
+}
+
+// kill sends SIGKILL and waits for the exit; a node that is not running is
+// left alone.
+func (nd *node) kill() {
+	done, err := nd.signal(syscall.SIGKILL, true)
+	if err != nil {
+		return
+	}
+	<-done // SIGKILL cannot be caught; even a stopped process dies
+	nd.mu.Lock()
+	nd.paused = false
+	nd.mu.Unlock()
+}
+
+// stop sends SIGTERM (after SIGCONT if paused) and waits up to timeout for
+// the exit, then kills.
+func (nd *node) stop(timeout time.Duration) error {
+	nd.mu.Lock()
+	paused := nd.paused
+	nd.mu.Unlock()
+	if paused {
+		if err := nd.resume(); err != nil {
+			return err
+		}
+	}
+	done, err := nd.signal(syscall.SIGTERM, true)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		nd.kill()
+		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed it", nd.id, timeout)
+	}
+}
+
+func (nd *node) pause() error {
+	if _, err := nd.signal(syscall.SIGSTOP, false); err != nil {
+		return err
+	}
+	nd.mu.Lock()
+	nd.paused = true
+	nd.mu.Unlock()
+	return nil
+}
+
+func (nd *node) resume() error {
+	if _, err := nd.signal(syscall.SIGCONT, false); err != nil {
+		return err
+	}
+	nd.mu.Lock()
+	nd.paused = false
+	nd.mu.Unlock()
+	return nil
+}
+
+// nodePorts are one node's loopback addresses.
+type nodePorts struct{ http, raft, gossip string }
+
+// freePorts picks 3n distinct free loopback ports, holding every listener
+// open until all are chosen so none is picked twice. Gossip ports are free
+// for both TCP and UDP.
+func freePorts(t testing.TB, n int) []nodePorts {
+	t.Helper()
+	var held []interface{ Close() error }
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	tcp := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		held = append(held, l)
+		return l.Addr().String()
+	}
+	gossip := func() string {
+		for range 50 {
+			addr := tcp()
+			u, err := net.ListenPacket("udp", addr)
+			if err == nil {
+				held = append(held, u)
+				return addr
+			}
+		}
+		t.Fatalf("free port: no port free for both TCP and UDP")
+		return ""
+	}
+	out := make([]nodePorts, n)
+	for i := range out {
+		out[i] = nodePorts{http: tcp(), raft: tcp(), gossip: gossip()}
+	}
+	return out
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	b = bytes.TrimRight(b, "\n")
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}

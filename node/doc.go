@@ -1,0 +1,50 @@
+// Package node is a running Tally server: Raft with raft-boltdb/v2 stores,
+// memberlist discovery, the leader's lease duties, and the read and write
+// paths the HTTP layer calls.
+//
+// # Design
+//
+// One write path. Every change goes through apply(), which only the ready
+// leader runs; elsewhere it answers *transport.NotLeaderError and the
+// transport's forward() replays the request to the leader. The leader stamps
+// each command with its clock (Unix ns) and draws every id and key before
+// proposing, because the FSM may read neither clock nor randomness.
+//
+// Leadership. monitorLeadership starts leaderLoop when Raft says this node
+// won. leaderLoop first waits for a Barrier, so the FSM holds every entry of
+// earlier terms, then establishLeadership re-arms every lease and opens the
+// node to leader-only requests (leaderReady). Losing leadership closes them
+// again and drops the in-memory deadlines (revokeLeadership).
+//
+// Leases. Checkout, checkin and expiry are Raft commands; a heartbeat is
+// not. The lessor keeps the leader's deadlines in a B-tree ordered by time:
+// a heartbeat moves one deadline (O(log n)), the reaper pops the due ones
+// (O(k log n)) and proposes ExpireLeases. A popped lease is marked expiring
+// until that command is applied, so a late heartbeat cannot renew a lease
+// that is being expired. The FSM refuses to expire a lease before its stored
+// deadline, and the stored deadline is never later than the lessor's, so a
+// lease never expires before the expires_at last acknowledged to its holder.
+// A new leader re-arms every lease at max(stored, now + TTL): later than
+// promised at worst, never earlier. Checkpoints replicate deadlines that
+// heartbeats moved, in batches, so the replicated state stays close to the
+// leader's memory.
+//
+// Reads. Stale reads are served from the local FSM and report the applied
+// index and the time since the leader was last heard from. Linearizable
+// reads use a read index (Raft §6.4): the leader notes its last applied
+// command, confirms leadership with VerifyLeader, and the serving node waits
+// until its own FSM has applied that index. A follower fetches the index
+// from the leader over HTTP, so linearizable reads scale across nodes. The
+// index is the leader's last applied command, not its commit index, because
+// Raft's no-op and barrier entries never reach the FSM and a follower would
+// wait for them forever.
+//
+// Discovery. Each node gossips its id, HTTP and Raft addresses and whether
+// it had Raft state at start. With --bootstrap-expect N, a node that sees N
+// alive servers, none with state, bootstraps Raft with exactly those N;
+// every such node computes the same configuration, which Raft accepts. The
+// leader then adds alive gossip members missing from the configuration as
+// voters; it never removes dead ones by itself (an operator does, with
+// `tally operator raft remove-peer`), because gossip cannot tell a crashed
+// node from a partitioned one.
+package node
