@@ -31,8 +31,9 @@ type testNode struct {
 // testCluster runs n nodes in this process over real loopback TCP, with
 // timings shrunk to tens of milliseconds.
 type testCluster struct {
-	t     *testing.T
-	nodes []*testNode
+	t      *testing.T
+	nodes  []*testNode
+	tweaks []func(*node.Config)
 }
 
 func fastConfig(c *node.Config) {
@@ -57,9 +58,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t *testing.T, n int, tweaks ...func(*node.Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t}
+	c := &testCluster{t: t, tweaks: tweaks}
 	for i := 0; i < n; i++ {
 		tn := &testNode{
 			id:      "n" + string(rune('1'+i)),
@@ -98,6 +99,9 @@ func (c *testCluster) startWith(i, bootstrapExpect int) {
 		if j != i {
 			cfg.Join = append(cfg.Join, other.addrs[2])
 		}
+	}
+	for _, tweak := range c.tweaks {
+		tweak(cfg)
 	}
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/fsm"
+	"github.com/tallyhq/tally/node"
 )
 
 func TestFollowerForwardsWritesAndSeatsHold(t *testing.T) {
@@ -250,6 +251,40 @@ func TestJoinTransferAndRemovePeer(t *testing.T) {
 	})
 	if err := cl.RemovePeer(ctx, "nobody"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("removing an unknown peer: %v, want not_found", err)
+	}
+	c.checkInvariants()
+}
+
+// A node that was down while the log was compacted catches up by
+// installing a snapshot, and ends in the same state.
+func TestRestartedNodeInstallsSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *node.Config) {
+		cfg.TrailingLogs = 4
+	})
+	cl := c.clientAll()
+	lic := provision(t, cl, 50, 60)
+	victim := c.followers()[0]
+	c.kill(victim)
+	var leases []string
+	for i := 0; i < 40; i++ {
+		res, err := checkout(cl, lic.Key, fmt.Sprintf("m%d", i), fmt.Sprintf("r%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, res.Lease.ID)
+	}
+	leader := c.waitLeader()
+	// Snapshot now, so the log the victim misses is surely compacted away.
+	if err := c.nodes[leader].n.Raft().Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	c.start(victim)
+	c.eventually(15*time.Second, "the restarted node catches up", func() bool {
+		_, ok := c.nodes[victim].n.FSM().Lease(leases[len(leases)-1])
+		return ok
+	})
+	if got := c.nodes[victim].n.Raft().Stats()["last_snapshot_index"]; got == "0" {
+		t.Fatal("the restarted node caught up without installing a snapshot; the test did not test restore")
 	}
 	c.checkInvariants()
 }
