@@ -57,7 +57,7 @@ func runRandomSequence(t *testing.T, seed int64, stats map[string]int) {
 	w := &world{t: t, stats: stats, rng: rand.New(rand.NewSource(seed)), h: newHarness(t), now: t0,
 		seatOf: map[string]string{}, requests: map[string]map[string]reqRec{}, lowered: map[string]bool{}}
 	w.provision()
-	n := 50 + w.rng.Intn(71) // 50..120 commands
+	n := 50 + w.rng.Intn(51) // 50..100 commands
 	mid := w.rng.Intn(n)
 	var midSnap []byte
 	var midLog int
