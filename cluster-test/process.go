@@ -70,7 +70,7 @@ func (c *Cluster) start(nd *node) error {
 	cmd.Env = agentEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startProcess(cmd); err != nil {
 		_ = logf.Close()
 		return err
 	}

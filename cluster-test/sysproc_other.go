@@ -2,8 +2,13 @@
 
 package clustertest
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // sysProcAttr: only Linux can tie a child's life to ours; elsewhere
 // t.Cleanup is the only guard.
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func startProcess(cmd *exec.Cmd) error { return cmd.Start() }

@@ -62,9 +62,31 @@ func (n *Node) applyError(err error) error {
 	return err
 }
 
-// notLeader names the leader for forwarding, if one is known.
+// notLeader names the leader for forwarding. While an election runs no
+// leader is known; rather than bounce the client with a 503 and a whole
+// second of Retry-After, it holds the request up to LeaderWait for a leader
+// to appear (Consul's RPC hold), so a failover costs the client only the
+// election itself.
 func (n *Node) notLeader() error {
-	return &transport.NotLeaderError{LeaderAddr: n.leaderHTTPAddr()}
+	addr := n.leaderHTTPAddr()
+	if addr == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+		defer cancel()
+		_ = waitFor(ctx, 10*time.Millisecond, func() bool {
+			addr = n.leaderHTTPAddr()
+			return addr != "" || n.isShutdown()
+		})
+	}
+	return &transport.NotLeaderError{LeaderAddr: addr}
+}
+
+func (n *Node) isShutdown() bool {
+	select {
+	case <-n.shutdownCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (n *Node) leaderHTTPAddr() string {

@@ -92,7 +92,7 @@ func (c *testCluster) startWith(i, bootstrapExpect int) {
 	tn := c.nodes[i]
 	cfg := node.DefaultConfig()
 	fastConfig(cfg)
-	cfg.NodeID, cfg.DataDir = tn.id, tn.dataDir
+	cfg.NodeID, cfg.DataDir, cfg.ClusterToken = tn.id, tn.dataDir, testToken
 	cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = tn.addrs[0], tn.addrs[1], tn.addrs[2]
 	cfg.BootstrapExpect = bootstrapExpect
 	for j, other := range c.nodes {

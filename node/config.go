@@ -38,6 +38,12 @@ type Config struct {
 
 	// ApplyTimeout bounds one Raft write.
 	ApplyTimeout time.Duration
+	// LeaderWait is how long a request that needs the leader waits for one
+	// to be elected before it is answered 503 no_leader.
+	LeaderWait time.Duration
+	// ClusterToken authenticates node-to-node calls (the read index); the
+	// agent sets it to the admin token, which every node shares.
+	ClusterToken string
 	// ReapInterval is how often the leader looks for due leases.
 	ReapInterval time.Duration
 	// CheckpointInterval is how often the leader replicates heartbeat-
@@ -67,6 +73,7 @@ func DefaultConfig() *Config {
 		SnapshotInterval:   30 * time.Second,
 		TrailingLogs:       10240,
 		ApplyTimeout:       5 * time.Second,
+		LeaderWait:         3 * time.Second,
 		ReapInterval:       100 * time.Millisecond,
 		CheckpointInterval: 10 * time.Second,
 		ReconcileInterval:  2 * time.Second,
@@ -96,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		return errors.New("leader lease timeout must not exceed the heartbeat timeout")
+	}
+	if c.LeaderWait < 0 {
+		return errors.New("leader wait must not be negative")
 	}
 	if c.ApplyTimeout <= 0 || c.ReapInterval <= 0 || c.CheckpointInterval <= 0 || c.ReconcileInterval <= 0 {
 		return errors.New("apply timeout and leader intervals must be positive")

@@ -222,7 +222,7 @@ func (n *Node) tryBootstrap() bool {
 	return true
 }
 
-// reconcile, on the leader, adds alive gossip members missing from the Raft
+// reconcile, on the leader, reports voters gossip marks dead and adds alive gossip members missing from the Raft
 // configuration. Dead members are only reported: removing a voter is an
 // operator's decision (tally operator raft remove-peer).
 func (n *Node) reconcile() {
@@ -233,6 +233,14 @@ func (n *Node) reconcile() {
 	known := map[raft.ServerID]raft.ServerAddress{}
 	for _, s := range f.Configuration().Servers {
 		known[s.ID] = s.Address
+	}
+	for id := range known {
+		if st := n.members.status(string(id)); st == "dead" && !n.reportedDead[id] {
+			n.reportedDead[id] = true
+			n.log.Warn("a voter is dead in gossip; if it is gone for good, run `tally operator raft remove-peer "+string(id)+"`", "id", id)
+		} else if st == "alive" {
+			delete(n.reportedDead, id)
+		}
 	}
 	for _, m := range n.members.alive() {
 		if addr, ok := known[raft.ServerID(m.ID)]; ok && string(addr) == m.RaftAddr {

@@ -37,6 +37,7 @@ type Node struct {
 	trans *raft.NetworkTransport
 
 	hadState      bool
+	reportedDead  map[raft.ServerID]bool // voters reported dead; leaderLoop only
 	leaderNotify  <-chan bool
 	gossipChanged chan struct{}
 
@@ -91,9 +92,11 @@ func New(cfg *Config) (*Node, error) {
 		signer:     token.NewSigner(ed25519.PrivateKey(key)),
 		lessor:     newLessor(),
 		applied:    newAppliedWaiter(),
-		readIdx:    &transport.ReadIndexClient{HTTP: &http.Client{Timeout: 5 * time.Second}},
+		readIdx:    &transport.ReadIndexClient{HTTP: &http.Client{Timeout: 5 * time.Second}, Token: c.ClusterToken},
 		httpAddr:   c.HTTPAddr,
 		shutdownCh: make(chan struct{}),
+
+		reportedDead: map[raft.ServerID]bool{},
 	}
 	n.metrics = newMetrics(c.Registerer, n)
 	if err := n.startRaft(); err != nil {

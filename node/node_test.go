@@ -229,7 +229,7 @@ func TestJoinTransferAndRemovePeer(t *testing.T) {
 		t.Fatalf("removing an alive peer: %v, want conflict", err)
 	}
 	c.kill(0)
-	c.eventually(10*time.Second, "gossip marks n1 dead", func() bool {
+	c.eventually(30*time.Second, "gossip marks n1 dead", func() bool {
 		for _, m := range c.nodes[3].n.Members() {
 			if m.ID == "n1" {
 				return m.Status == "dead"

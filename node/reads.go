@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/transport"
 )
 
 // readTimeout bounds the wait of a linearizable read.
@@ -17,7 +18,7 @@ const readTimeout = 5 * time.Second
 // leaders were applied by the Barrier in establishLeadership.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if !n.leaderReady.Load() {
-		return 0, n.notLeader()
+		return 0, &transport.NotLeaderError{}
 	}
 	idx := n.fsm.AppliedIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -62,19 +63,31 @@ func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
 }
 
 // TransferLeadership hands leadership to id, or to the most up-to-date
-// follower when id is empty.
+// follower when id is empty, and returns once a new leader is known.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if !n.leaderReady.Load() {
 		return n.notLeader()
 	}
+	var f raft.Future
 	if id == "" {
-		return n.applyError(n.raft.LeadershipTransfer().Error())
+		f = n.raft.LeadershipTransfer()
+	} else {
+		addr, err := n.raftAddrOf(id)
+		if err != nil {
+			return err
+		}
+		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
 	}
-	addr, err := n.raftAddrOf(id)
-	if err != nil {
-		return err
+	if err := f.Error(); err != nil {
+		return n.applyError(err)
 	}
-	return n.applyError(n.raft.LeadershipTransferToServer(raft.ServerID(id), addr).Error())
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
+	defer cancel()
+	_ = waitFor(ctx, 10*time.Millisecond, func() bool {
+		_, leader := n.raft.LeaderWithID()
+		return leader != "" && string(leader) != n.cfg.NodeID
+	})
+	return nil
 }
 
 // RemovePeer takes a server out of the Raft configuration. A server that

@@ -66,7 +66,8 @@ func baseURL(addr string) string {
 // ReadIndexClient asks a leader for its read index over HTTP: the follower's
 // half of a linearizable read.
 type ReadIndexClient struct {
-	HTTP *http.Client
+	HTTP  *http.Client
+	Token string // the admin token every node shares
 }
 
 // ReadIndex returns the leader's confirmed commit index.
@@ -75,6 +76,7 @@ func (c *ReadIndexClient) ReadIndex(ctx context.Context, leaderAddr string) (uin
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("read index from leader: %w", err)

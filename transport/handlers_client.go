@@ -111,6 +111,12 @@ func (s *Server) validate(r *request) (answer, error) {
 	if err := checkField("license_key", req.LicenseKey, true); err != nil {
 		return answer{}, err
 	}
+	if err := checkField("feature", req.Feature, false); err != nil {
+		return answer{}, err
+	}
+	if err := checkField("machine", req.Machine, false); err != nil {
+		return answer{}, err
+	}
 	c, err := r.consistency(api.ConsistencyStale)
 	if err != nil {
 		return answer{}, err

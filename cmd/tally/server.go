@@ -126,6 +126,7 @@ func runAgent(ctx context.Context, f *agentFlags, ready func(httpAddr, adminToke
 	if err != nil {
 		return err
 	}
+	cfg.ClusterToken = adminToken
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
