@@ -158,6 +158,13 @@ func TestLeaderKillKeepsLeases(t *testing.T) {
 	if replay.Lease.ID != lease.Lease.ID {
 		t.Errorf("replay of after-kill through %s: lease %s, want %s", c.NodeID(survivors[1]), replay.Lease.ID, lease.Lease.ID)
 	}
+	// A request id acknowledged by the dead leader is remembered by the new one.
+	again := mustCheckout(t, c, []int{newLeader}, api.CheckoutRequest{
+		LicenseKey: lic.Key, Feature: "cad", Holder: holder(0), RequestID: "before-kill-0",
+	})
+	if again.Lease.ID != acked[0].ID {
+		t.Errorf("replay of before-kill-0 through new leader %s: lease %s, the killed leader answered %s", c.NodeID(newLeader), again.Lease.ID, acked[0].ID)
+	}
 	for _, s := range survivors {
 		assertLeases(t, c, s, lic.ID, acked)
 	}
@@ -208,6 +215,44 @@ func assertLeases(t *testing.T, c *clustertest.Cluster, i int, licenseID string,
 	if len(live) != len(acked) {
 		t.Errorf("through %s: %d live leases, want the %d acknowledged: %v", c.NodeID(i), len(live), len(acked), sortedIDs(live))
 	}
+}
+
+// TestStopRestartAndPause drives the rest of the harness's vocabulary: a
+// follower stopped with SIGTERM misses a checkout and learns it on restart;
+// a leader frozen with SIGSTOP is replaced, misses a checkout, and follows
+// the new leader once resumed. No acknowledged lease is lost.
+func TestStopRestartAndPause(t *testing.T) {
+	skipShort(t)
+	c := clustertest.New(t, 3)
+	lic := c.ProvisionLicense(time.Minute, clustertest.Seats("cad", 5))
+	var acked []api.Lease
+	take := func(k int, through []int) {
+		t.Helper()
+		lease := mustCheckout(t, c, through, api.CheckoutRequest{
+			LicenseKey: lic.Key, Feature: "cad", Holder: holder(k), RequestID: fmt.Sprintf("stop-pause-%d", k),
+		})
+		acked = append(acked, lease.Lease)
+	}
+	take(0, c.Followers()[:1])
+
+	stopped := c.Followers()[0]
+	c.Stop(stopped)
+	take(1, c.LiveNodes())
+	c.Restart(stopped)
+	c.WaitLeader()
+	assertLeases(t, c, stopped, lic.ID, acked)
+
+	paused := c.Leader()
+	c.Pause(paused)
+	newLeader := c.WaitLeader()
+	if newLeader == paused {
+		t.Fatalf("paused node %s is still the agreed leader", c.NodeID(paused))
+	}
+	take(2, c.LiveNodes())
+	c.Resume(paused)
+	c.WaitLeader()
+	assertLeases(t, c, paused, lic.ID, acked)
+	c.CheckInvariants(t)
 }
 
 // TestLeaseExpiresAfterTTL checks a lease out for 2 s and never

@@ -62,6 +62,22 @@ func (n *Node) applyError(err error) error {
 	return err
 }
 
+// LeaderAddr waits up to LeaderWait for a leader whose HTTP address is
+// known and not stale.
+func (n *Node) LeaderAddr(ctx context.Context, stale string) string {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
+	defer cancel()
+	var addr string
+	_ = waitFor(ctx, 10*time.Millisecond, func() bool {
+		addr = n.leaderHTTPAddr()
+		return addr != "" && addr != stale || n.isShutdown()
+	})
+	if addr == stale {
+		return ""
+	}
+	return addr
+}
+
 // notLeader names the leader for forwarding. While an election runs no
 // leader is known; rather than bounce the client with a 503 and a whole
 // second of Retry-After, it holds the request up to LeaderWait for a leader
@@ -70,12 +86,7 @@ func (n *Node) applyError(err error) error {
 func (n *Node) notLeader() error {
 	addr := n.leaderHTTPAddr()
 	if addr == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
-		defer cancel()
-		_ = waitFor(ctx, 10*time.Millisecond, func() bool {
-			addr = n.leaderHTTPAddr()
-			return addr != "" || n.isShutdown()
-		})
+		addr = n.LeaderAddr(context.Background(), "")
 	}
 	return &transport.NotLeaderError{LeaderAddr: addr}
 }

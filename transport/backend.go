@@ -38,6 +38,10 @@ type Backend interface {
 	TransferLeadership(ctx context.Context, id string) error
 	RemovePeer(ctx context.Context, id string) error
 	WriteSnapshot(w io.Writer) error
+	// LeaderAddr waits up to the node's leader wait for a known leader
+	// whose HTTP address is not stale (the one that just refused a
+	// connection) and returns it, or "" if none appeared.
+	LeaderAddr(ctx context.Context, stale string) string
 	// ReadIndex is the leader's half of a linearizable read: confirm
 	// leadership and return the commit index to wait for.
 	ReadIndex(ctx context.Context) (uint64, error)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -16,20 +18,50 @@ import (
 var hopHeaders = []string{"Content-Type", "Retry-After"}
 
 // forward replays r to the leader and copies its answer. It is the only
-// place a request moves between nodes.
+// place a request moves between nodes. A leader that refuses the
+// connection never saw the request, so forward asks the node for the next
+// leader and tries again: after a leader crash, followers still name it
+// until the election ends, and this keeps that window off the client.
 func (s *Server) forward(w http.ResponseWriter, r *request, leaderAddr string) string {
-	if leaderAddr == "" {
-		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "no leader is known; retry shortly", RetryAfter: 1})
-	}
 	if r.Header.Get(forwardedHeader) != "" {
 		// Leadership moved while the request was in flight: let the client
 		// retry rather than bounce between nodes.
 		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "leadership changed during the request; retry", RetryAfter: 1})
 	}
-	url := baseURL(leaderAddr) + r.URL.RequestURI()
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, url, bytes.NewReader(r.body))
+	for attempt := 0; ; attempt++ {
+		if leaderAddr == "" {
+			return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "no leader is known; retry shortly", RetryAfter: 1})
+		}
+		resp, err := s.send(r, leaderAddr)
+		if err == nil {
+			defer resp.Body.Close()
+			s.metrics.forwards.WithLabelValues("ok").Inc()
+			for _, h := range hopHeaders {
+				if v := resp.Header.Get(h); v != "" {
+					w.Header().Set(h, v)
+				}
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.Copy(w, resp.Body)
+			return "forwarded"
+		}
+		s.metrics.forwards.WithLabelValues("error").Inc()
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || attempt >= maxForwardAttempts {
+			s.log.Warn("forward to leader failed", "leader", leaderAddr, "err", err)
+			return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "the leader did not answer; retry shortly", RetryAfter: 1})
+		}
+		leaderAddr = s.cfg.Backend.LeaderAddr(r.Context(), leaderAddr)
+	}
+}
+
+// maxForwardAttempts bounds the re-resolutions of one forwarded request.
+const maxForwardAttempts = 3
+
+func (s *Server) send(r *request, leaderAddr string) (*http.Response, error) {
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, baseURL(leaderAddr)+r.URL.RequestURI(), bytes.NewReader(r.body))
 	if err != nil {
-		return writeError(w, s.publicError(err))
+		return nil, err
 	}
 	for _, h := range []string{"Content-Type", "Authorization"} {
 		if v := r.Header.Get(h); v != "" {
@@ -37,22 +69,7 @@ func (s *Server) forward(w http.ResponseWriter, r *request, leaderAddr string) s
 		}
 	}
 	out.Header.Set(forwardedHeader, "1")
-	resp, err := s.fwd.Do(out)
-	if err != nil {
-		s.metrics.forwards.WithLabelValues("error").Inc()
-		s.log.Warn("forward to leader failed", "leader", leaderAddr, "err", err)
-		return writeError(w, &api.Error{Code: api.CodeNoLeader, Message: "the leader did not answer; retry shortly", RetryAfter: 1})
-	}
-	defer resp.Body.Close()
-	s.metrics.forwards.WithLabelValues("ok").Inc()
-	for _, h := range hopHeaders {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
-	return "forwarded"
+	return s.fwd.Do(out)
 }
 
 // baseURL accepts "host:port" or a full URL.

@@ -21,6 +21,7 @@ const token = "0123456789abcdef0123456789abcdef"
 // the nil embedded interface, which fails the test loudly.
 type fakeBackend struct {
 	Backend
+	leader   func(stale string) string
 	checkout func(api.CheckoutRequest) (*api.LeaseResponse, error)
 	product  func(api.CreateProductRequest) (*api.Product, error)
 	validate func(api.ValidateRequest, string) (*api.ValidateResponse, error)
@@ -29,6 +30,8 @@ type fakeBackend struct {
 func (f *fakeBackend) Checkout(_ context.Context, r api.CheckoutRequest) (*api.LeaseResponse, error) {
 	return f.checkout(r)
 }
+
+func (f *fakeBackend) LeaderAddr(_ context.Context, stale string) string { return f.leader(stale) }
 
 func (f *fakeBackend) CreateProduct(_ context.Context, r api.CreateProductRequest) (*api.Product, error) {
 	return f.product(r)
@@ -191,6 +194,37 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 	r = send(t, "POST", srv.URL+"/v1/checkout", "", goodCheckout, forwardedHeader, "1")
 	if r.status != 503 || r.err.Code != api.CodeNoLeader || r.header.Get("Retry-After") == "" {
 		t.Fatalf("double forward: %d %s retry-after %q", r.status, r.err.Code, r.header.Get("Retry-After"))
+	}
+}
+
+// After a leader crash a follower still names the dead leader until the
+// election ends; a refused connection makes forward ask again instead of
+// failing the client.
+func TestForwardFollowsNewLeaderAfterRefusedConnection(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadAddr := dead.URL
+	dead.Close() // connections to it are now refused
+	alive := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"lease":{"id":"lse_9"},"token":"t"}`)
+	}))
+	defer alive.Close()
+	var asked []string
+	srv, _ := newTestServer(t, &fakeBackend{
+		checkout: func(api.CheckoutRequest) (*api.LeaseResponse, error) {
+			return nil, &NotLeaderError{LeaderAddr: deadAddr}
+		},
+		leader: func(stale string) string {
+			asked = append(asked, stale)
+			return alive.URL
+		},
+	})
+	r := send(t, "POST", srv.URL+"/v1/checkout", "", goodCheckout)
+	if r.status != 200 || !strings.Contains(r.body, "lse_9") {
+		t.Fatalf("got %d %s, want the new leader's answer", r.status, r.body)
+	}
+	if len(asked) != 1 || asked[0] != deadAddr {
+		t.Fatalf("asked for a new leader with %v, want once with the dead one", asked)
 	}
 }
 
