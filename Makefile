@@ -32,9 +32,12 @@ cluster-test:
 	$(GO) test -count=1 -timeout 10m ./cluster-test/...
 
 # A FROM scratch image from a static binary built here (no registry needed).
+# docker-compose.yml mounts .tally-docker/admin-token into every node.
 docker:
-	CGO_ENABLED=0 $(GO) build -o bin/tally-linux-amd64 ./cmd/tally
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o bin/tally-linux-amd64 ./cmd/tally
 	docker build -t tally:local .
+	mkdir -p .tally-docker
+	[ -s .tally-docker/admin-token ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > .tally-docker/admin-token)
 
 clean:
 	rm -rf bin .tally-run

@@ -9,6 +9,10 @@
 //	c.Addr(i), c.Token(), c.Client(i), c.ClientAll()
 //	c.CheckInvariants(t)                // DESIGN.md §8: state hash, audit chain, seats
 //
+// and a few helpers around them: Call (one plain HTTP request to one node,
+// for "through node i" assertions), Status, Audit, VerifyAuditChain,
+// ProvisionLicense and Eventually (poll a condition with a deadline).
+//
 // The package holds no tests of its own (those are in cluster_test.go), so
 // the chaos suite can reuse the harness.
 //
