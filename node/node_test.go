@@ -288,3 +288,61 @@ func TestRestartedNodeInstallsSnapshot(t *testing.T) {
 	}
 	c.checkInvariants()
 }
+
+// Every domain refusal reaches the client with its documented code.
+func TestDomainRefusalsOverHTTP(t *testing.T) {
+	c := newTestCluster(t, 3)
+	cl := c.client(c.followers()[0])
+	ctx := context.Background()
+	lic := provision(t, cl, 1, 60)
+	past := time.Now().Add(-time.Hour)
+	expired, err := cl.CreateLicense(ctx, api.CreateLicenseRequest{PolicyID: lic.PolicyID, Customer: "late", ExpiresAt: &past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	co := func(key, feature string) error {
+		_, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: key, Feature: feature, Holder: api.Holder{Machine: "m"}})
+		return err
+	}
+	expect := func(what string, err error, want *api.Error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %s", what, err, want.Code)
+		}
+	}
+	expect("unknown key", co("TLY-NOPE", "cad"), api.ErrUnauthorized)
+	expect("feature not in policy", co(lic.Key, "render"), api.ErrFeatureNotEntitled)
+	expect("expired license", co(expired.Key, "cad"), api.ErrLicenseExpired)
+	_, err = cl.Validate(ctx, api.ValidateRequest{LicenseKey: "TLY-NOPE"}, api.ConsistencyStale)
+	expect("validate unknown key", err, api.ErrUnauthorized)
+	_, err = cl.Heartbeat(ctx, "lse_never", lic.Key)
+	expect("heartbeat of an unknown lease", err, api.ErrNotFound)
+
+	if _, err := cl.SuspendLicense(ctx, lic.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("suspended license", co(lic.Key, "cad"), api.ErrLicenseSuspended)
+	v, err := cl.Validate(ctx, api.ValidateRequest{LicenseKey: lic.Key, Feature: "cad"}, api.ConsistencyLinearizable)
+	if err != nil || v.Valid || v.Code != api.CodeLicenseSuspended {
+		t.Errorf("validate of a suspended license: %+v %v", v, err)
+	}
+	if _, err := cl.ReinstateLicense(ctx, lic.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: lic.Key, Feature: "cad", Holder: api.Holder{Machine: "m"}})
+	if err != nil {
+		t.Fatalf("checkout after reinstate: %v", err)
+	}
+	expect("second seat", co(lic.Key, "cad"), api.ErrNoSeats)
+	if _, err := cl.RevokeLicense(ctx, lic.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("revoked license", co(lic.Key, "cad"), api.ErrLicenseRevoked)
+	_, err = cl.Heartbeat(ctx, res.Lease.ID, lic.Key)
+	expect("heartbeat after the license was revoked", err, api.ErrLeaseExpired)
+	_, err = cl.ReinstateLicense(ctx, lic.ID)
+	expect("reinstating a revoked license", err, api.Errorf(api.CodeConflict, ""))
+	_, err = cl.License(ctx, "lic_nope")
+	expect("unknown license", err, api.ErrNotFound)
+	c.checkInvariants()
+}
