@@ -176,12 +176,19 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 
 // Shutdown leaves gossip, stops Raft and closes the stores. It is safe to
 // call more than once.
-func (n *Node) Shutdown() error {
+func (n *Node) Shutdown() error { return n.stop(true) }
+
+// Kill stops the node without leaving gossip, as a crash would (tests).
+func (n *Node) Kill() { _ = n.stop(false) }
+
+func (n *Node) stop(leave bool) error {
 	var err error
 	n.shutdownOnce.Do(func() {
 		close(n.shutdownCh)
 		if n.gossip != nil {
-			_ = n.gossip.Leave(time.Second)
+			if leave {
+				_ = n.gossip.Leave(time.Second)
+			}
 			_ = n.gossip.Shutdown()
 		}
 		err = n.raft.Shutdown().Error()
@@ -191,21 +198,6 @@ func (n *Node) Shutdown() error {
 		n.closeStores()
 	})
 	return err
-}
-
-// Kill stops the node without leaving gossip, as a crash would (tests).
-func (n *Node) Kill() {
-	n.shutdownOnce.Do(func() {
-		close(n.shutdownCh)
-		if n.gossip != nil {
-			_ = n.gossip.Shutdown()
-		}
-		_ = n.raft.Shutdown().Error()
-		n.wg.Wait()
-		n.revokeLeadership()
-		_ = n.trans.Close()
-		n.closeStores()
-	})
 }
 
 // FSM exposes the state machine for tests and invariant checks.
