@@ -207,6 +207,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	keepOldState(f.st, s)
 	f.st = s
 	f.mu.Unlock()
 	return nil

@@ -34,7 +34,7 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.apply(fsm.CmdCheckout, &fsm.Checkout{
+	cmd := &fsm.Checkout{
 		LeaseID:    leaseID,
 		LicenseKey: req.LicenseKey,
 		Feature:    req.Feature,
@@ -42,7 +42,11 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 		RequestID:  req.RequestID,
 		TTL:        ttl,
 		Time:       n.now(),
-	})
+	}
+	if bugAckBeforeCommit {
+		return n.ackBeforeCommit(cmd)
+	}
+	res, err := n.apply(fsm.CmdCheckout, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type agentFlags struct {
 	join                                            []string
 	bootstrapExpect                                 int
 	adminTokenFile, clusterName, logLevel, profile  string
+	snapshotThreshold, trailingLogs                 uint64
+	snapshotInterval                                time.Duration
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -54,6 +56,10 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.clusterName, "cluster-name", "tally", "cluster name, written into every token as its issuer")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.profile, "raft-profile", "default", "raft timings: default (failover about 1 s) or lan (faster, for a quiet LAN); see docs/operations.md")
+	def := node.DefaultConfig()
+	fl.Uint64Var(&f.snapshotThreshold, "snapshot-threshold", def.SnapshotThreshold, "log entries between snapshots")
+	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", def.SnapshotInterval, "how often to check whether a snapshot is due")
+	fl.Uint64Var(&f.trailingLogs, "trailing-logs", def.TrailingLogs, "log entries kept after a snapshot, so a briefly lagging follower needs no snapshot install")
 }
 
 func (f *agentFlags) config(logger *slog.Logger, reg prometheus.Registerer) (*node.Config, error) {
@@ -72,6 +78,15 @@ func (f *agentFlags) config(logger *slog.Logger, reg prometheus.Registerer) (*no
 	c.HTTPAddr, c.RaftAddr, c.GossipAddr = f.httpAddr, f.raftAddr, f.gossipAddr
 	c.Join, c.BootstrapExpect, c.ClusterName = f.join, f.bootstrapExpect, f.clusterName
 	c.Logger, c.Registerer = logger, reg
+	if f.snapshotThreshold > 0 {
+		c.SnapshotThreshold = f.snapshotThreshold
+	}
+	if f.snapshotInterval > 0 {
+		c.SnapshotInterval = f.snapshotInterval
+	}
+	if f.trailingLogs > 0 {
+		c.TrailingLogs = f.trailingLogs
+	}
 	switch f.profile {
 	case "default":
 	case "lan":
