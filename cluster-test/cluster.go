@@ -29,6 +29,8 @@ type Option func(*options)
 type options struct {
 	raftProfile string
 	logLevel    string
+	netns       bool
+	extraArgs   []string
 }
 
 // WithRaftProfile passes --raft-profile (default or lan) to every node.
@@ -36,6 +38,19 @@ func WithRaftProfile(p string) Option { return func(o *options) { o.raftProfile 
 
 // WithLogLevel passes --log-level (debug, info, warn, error) to every node.
 func WithLogLevel(l string) Option { return func(o *options) { o.logLevel = l } }
+
+// WithNetns runs every node in a network namespace of its own, so that
+// Partition, Cut, Loss and the other network faults work (see netns.go).
+// It needs root, ip and iptables; where NetnsAvailable says no, New skips
+// the test.
+func WithNetns() Option { return func(o *options) { o.netns = true } }
+
+// ExtraArgs appends args to every node's `tally agent` command line, after
+// the harness's own flags (so a repeated flag overrides the harness's).
+// Several ExtraArgs add up.
+func ExtraArgs(args ...string) Option {
+	return func(o *options) { o.extraArgs = append(o.extraArgs, args...) }
+}
 
 // Cluster is n tally agents on loopback, driven by one test.
 type Cluster struct {
@@ -47,11 +62,13 @@ type Cluster struct {
 	opts      options
 	nodes     []*node
 	hc        *http.Client
+	net       *network // nil on loopback
 }
 
 // New builds the binary (once per process), starts n agents with
 // --bootstrap-expect n and waits until every one of them agrees on one
-// ready leader. Everything is killed on t.Cleanup.
+// ready leader. Everything is killed on t.Cleanup, and with WithNetns the
+// namespaces, bridge and firewall rule are removed.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -67,8 +84,14 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	for _, o := range opts {
 		o(&c.opts)
 	}
+	var ports []nodePorts
+	if c.opts.netns {
+		c.setupNetwork(t, n) // skips the test where namespaces cannot be made
+		ports = c.net.ports()
+	} else {
+		ports = freePorts(t, n)
+	}
 	c.writeToken()
-	ports := freePorts(t, n)
 	for i := 0; i < n; i++ {
 		nd := &node{
 			index:      i,
@@ -76,6 +99,9 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 			httpAddr:   ports[i].http,
 			raftAddr:   ports[i].raft,
 			gossipAddr: ports[i].gossip,
+		}
+		if c.net != nil {
+			nd.netns = c.net.nodes[i].ns
 		}
 		nd.dataDir = filepath.Join(c.dir, nd.id, "data")
 		nd.logPath = filepath.Join(c.dir, nd.id+".log")
@@ -122,6 +148,9 @@ func (c *Cluster) cleanup() {
 		nd.kill()
 	}
 	if c.t.Failed() {
+		if c.net != nil {
+			c.t.Logf("network faults at the end: %s", c.NetworkFaults())
+		}
 		for _, nd := range c.nodes {
 			c.t.Logf("--- last lines of %s (%s) ---\n%s", nd.id, nd.logPath, tail(nd.logPath, logTailLines))
 		}
@@ -223,12 +252,33 @@ func (c *Cluster) Stop(i int) {
 // stopped.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
+	c.restart("Restart", i, false)
+}
+
+// StartJoining starts node i, which must be stopped, as a newcomer: without
+// --bootstrap-expect, so it never takes part in forming a cluster and only
+// joins the running one through --join (the leader adds alive gossip
+// members as voters). This is how a node whose data was lost comes back
+// (Wipe first). The node keeps joining on later Restarts. It waits until
+// the node's HTTP API answers, not until it has caught up: use WaitApplied.
+func (c *Cluster) StartJoining(i int) {
+	c.t.Helper()
+	c.restart("StartJoining", i, true)
+}
+
+func (c *Cluster) restart(what string, i int, joining bool) {
+	c.t.Helper()
 	nd := c.node(i)
 	if nd.running() {
-		c.t.Fatalf("Restart(%d): %s is still running; Kill or Stop it first", i, nd.id)
+		c.t.Fatalf("%s(%d): %s is still running; Kill or Stop it first", what, i, nd.id)
+	}
+	if joining {
+		nd.mu.Lock()
+		nd.joining = true
+		nd.mu.Unlock()
 	}
 	if err := c.start(nd); err != nil {
-		c.t.Fatalf("Restart(%d): %v", i, err)
+		c.t.Fatalf("%s(%d): %v", what, i, err)
 	}
 	err := poll(startTimeout, func() error {
 		if !nd.running() {
@@ -238,7 +288,21 @@ func (c *Cluster) Restart(i int) {
 		return err
 	})
 	if err != nil {
-		c.t.Fatalf("Restart(%d): HTTP API never answered: %v", i, err)
+		c.t.Fatalf("%s(%d): HTTP API never answered: %v", what, i, err)
+	}
+}
+
+// Wipe deletes node i's data directory (Raft log, snapshots, signing key),
+// as a lost disk would. The node must be stopped; bring it back with
+// StartJoining.
+func (c *Cluster) Wipe(i int) {
+	c.t.Helper()
+	nd := c.node(i)
+	if nd.running() {
+		c.t.Fatalf("Wipe(%d): %s is still running; Kill or Stop it first", i, nd.id)
+	}
+	if err := os.RemoveAll(nd.dataDir); err != nil {
+		c.t.Fatalf("Wipe(%d): %v", i, err)
 	}
 }
 

@@ -26,6 +26,7 @@ type node struct {
 	logPath                        string
 	httpAddr, raftAddr, gossipAddr string
 	join                           []string
+	netns                          string // the node's network namespace; "" on loopback
 
 	mu         sync.Mutex
 	cmd        *exec.Cmd
@@ -34,6 +35,7 @@ type node struct {
 	expectExit bool // we signalled it; an exit is no surprise
 	paused     bool
 	starts     int
+	joining    bool // start without --bootstrap-expect (StartJoining)
 }
 
 // start launches the agent for nd; its stderr and stdout go to nd's log.
@@ -58,15 +60,23 @@ func (c *Cluster) start(nd *node) error {
 		"--http-addr", nd.httpAddr,
 		"--raft-addr", nd.raftAddr,
 		"--gossip-addr", nd.gossipAddr,
-		"--bootstrap-expect", strconv.Itoa(len(c.nodes)),
 		"--admin-token-file", c.tokenFile,
 		"--raft-profile", c.opts.raftProfile,
 		"--log-level", c.opts.logLevel,
 	}
+	if !nd.joining {
+		args = append(args, "--bootstrap-expect", strconv.Itoa(len(c.nodes)))
+	}
 	for _, j := range nd.join {
 		args = append(args, "--join", j)
 	}
+	args = append(args, c.opts.extraArgs...)
 	cmd := exec.Command(c.bin, args...)
+	if nd.netns != "" {
+		// ip enters the namespace and execs the agent in its own place:
+		// the process, its pid and its Pdeathsig stay the agent's.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", nd.netns, c.bin}, args...)...)
+	}
 	cmd.Env = agentEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,12 +39,30 @@ func (c *Cluster) Followers() []int {
 	return out
 }
 
+// WaitLeaderAmong is WaitLeader for some of the nodes: it waits until the
+// live ones among them agree on a leader that is one of them, and returns
+// its index. Use it for the majority side of a partition, whose view the
+// cut-off nodes do not share.
+func (c *Cluster) WaitLeaderAmong(nodes ...int) int {
+	c.t.Helper()
+	for _, i := range nodes {
+		c.node(i)
+	}
+	return c.waitLeaderAmong(leaderTimeout, nodes)
+}
+
 func (c *Cluster) waitLeader(timeout time.Duration) int {
+	c.t.Helper()
+	return c.waitLeaderAmong(timeout, nil)
+}
+
+// waitLeaderAmong waits for the leader of nodes; nil means all nodes.
+func (c *Cluster) waitLeaderAmong(timeout time.Duration, nodes []int) int {
 	c.t.Helper()
 	leader := -1
 	err := poll(timeout, func() error {
 		var err error
-		leader, err = c.agreedLeader()
+		leader, err = c.agreedLeader(nodes)
 		return err
 	})
 	if err != nil {
@@ -52,9 +71,15 @@ func (c *Cluster) waitLeader(timeout time.Duration) int {
 	return leader
 }
 
-// agreedLeader returns the leader all live nodes name, or why there is none.
-func (c *Cluster) agreedLeader() (int, error) {
-	live := c.LiveNodes()
+// agreedLeader returns the leader the live ones of nodes (nil: all nodes)
+// name, if it is one of them, or why there is none.
+func (c *Cluster) agreedLeader(nodes []int) (int, error) {
+	var live []int
+	for _, i := range c.LiveNodes() {
+		if nodes == nil || slices.Contains(nodes, i) {
+			live = append(live, i)
+		}
+	}
 	if len(live) == 0 {
 		return -1, errors.New("no live node")
 	}
@@ -79,7 +104,7 @@ func (c *Cluster) agreedLeader() (int, error) {
 		}
 	}
 	li := c.indexOf(leaderID)
-	if li < 0 || !c.nodes[li].live() {
+	if li < 0 || !slices.Contains(live, li) {
 		return -1, fmt.Errorf("named leader %q is not a live node: %s", leaderID, strings.Join(views, " "))
 	}
 	st, err := c.Status(li)
