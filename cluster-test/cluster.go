@@ -31,6 +31,8 @@ type options struct {
 	logLevel    string
 	netns       bool
 	extraArgs   []string
+	binary      string
+	env         []string
 }
 
 // WithRaftProfile passes --raft-profile (default or lan) to every node.
@@ -51,6 +53,13 @@ func WithNetns() Option { return func(o *options) { o.netns = true } }
 func ExtraArgs(args ...string) Option {
 	return func(o *options) { o.extraArgs = append(o.extraArgs, args...) }
 }
+
+// WithBinary runs the agent binary at path instead of building ./cmd/tally
+// (the chaos suite's planted-bug build).
+func WithBinary(path string) Option { return func(o *options) { o.binary = path } }
+
+// WithEnv adds KEY=VALUE variables to every agent's environment.
+func WithEnv(kv ...string) Option { return func(o *options) { o.env = append(o.env, kv...) } }
 
 // Cluster is n tally agents on loopback, driven by one test.
 type Cluster struct {
@@ -76,13 +85,16 @@ func New(t testing.TB, n int, opts ...Option) *Cluster {
 	}
 	c := &Cluster{
 		t:    t,
-		bin:  Binary(t),
 		dir:  t.TempDir(),
 		opts: options{raftProfile: "default", logLevel: "info"},
 		hc:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 	for _, o := range opts {
 		o(&c.opts)
+	}
+	c.bin = c.opts.binary
+	if c.bin == "" {
+		c.bin = Binary(t)
 	}
 	var ports []nodePorts
 	if c.opts.netns {
@@ -177,6 +189,9 @@ func (c *Cluster) Addrs() []string {
 
 // Token is the admin bearer token.
 func (c *Cluster) Token() string { return c.token }
+
+// DataDir is node i's --data-dir (Raft log and snapshots under raft/).
+func (c *Cluster) DataDir(i int) string { return c.node(i).dataDir }
 
 // LogPath is the file that collects node i's stderr.
 func (c *Cluster) LogPath(i int) string { return c.node(i).logPath }

@@ -31,6 +31,15 @@ const settleTimeout = 60 * time.Second
 // fails with t.Fatalf.
 func (c *Cluster) CheckInvariants(t testing.TB) {
 	t.Helper()
+	for _, v := range c.InvariantViolations() {
+		t.Errorf("invariant violated: %s", v)
+	}
+}
+
+// InvariantViolations is CheckInvariants returning the violations instead
+// of failing the test, for the chaos suite, which must count them. A
+// cluster that never settles is itself reported as a violation.
+func (c *Cluster) InvariantViolations() []string {
 	var snap *clusterView
 	err := poll(settleTimeout, func() error {
 		v, err := c.view()
@@ -44,11 +53,9 @@ func (c *Cluster) CheckInvariants(t testing.TB) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("CheckInvariants: the live nodes did not settle within %s: %v", settleTimeout, err)
+		return []string{fmt.Sprintf("the live nodes did not settle within %s: %v", settleTimeout, err)}
 	}
-	for _, v := range snap.violations() {
-		t.Errorf("invariant violated: %s", v)
-	}
+	return snap.violations()
 }
 
 // nodeView is what one node said during one pass of CheckInvariants.
@@ -115,21 +122,17 @@ func (c *Cluster) view() (*clusterView, error) {
 }
 
 // settled says whether the view is one state: every node at the same
-// applied index, at or past every commit index seen, and none moved while
-// being read.
+// applied index and none moved while being read. The applied index counts
+// state machine commands only; Raft's own entries (an election's no-op, a
+// membership change) never reach the state, so the commit index may stay
+// ahead of it for good and is not compared.
 func (v *clusterView) settled() error {
-	var maxCommit uint64
-	for _, nv := range v.nodes {
-		maxCommit = max(maxCommit, nv.before.CommitIndex, nv.after.CommitIndex)
-	}
 	want := v.nodes[0].before.AppliedIndex
 	for _, nv := range v.nodes {
 		b, a := nv.before, nv.after
 		switch {
 		case b.AppliedIndex != a.AppliedIndex:
 			return fmt.Errorf("%s applied %d then %d while being read", b.NodeID, b.AppliedIndex, a.AppliedIndex)
-		case b.AppliedIndex < maxCommit:
-			return fmt.Errorf("%s applied %d, behind commit index %d", b.NodeID, b.AppliedIndex, maxCommit)
 		case b.AppliedIndex != want:
 			return fmt.Errorf("%s applied %d, %s applied %d", b.NodeID, b.AppliedIndex, v.nodes[0].before.NodeID, want)
 		}

@@ -77,7 +77,7 @@ func (c *Cluster) start(nd *node) error {
 		// the process, its pid and its Pdeathsig stay the agent's.
 		cmd = exec.Command("ip", append([]string{"netns", "exec", nd.netns, c.bin}, args...)...)
 	}
-	cmd.Env = agentEnv()
+	cmd.Env = append(agentEnv(), c.opts.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := startProcess(cmd); err != nil {
