@@ -132,17 +132,19 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 	cases := []struct {
 		bug    string
 		faults []string
-		want   string // a violation must contain this
+		want   string   // a violation must contain this
+		args   []string // extra agent flags
 	}{
 		// A follower that falls behind serves a stale "linearizable" count.
-		{"stale-read", []string{FaultPauseFollower, FaultIsolateFollow}, "linearizable"},
-		{"skip-seat-check", nil, "linearizable"},
+		{"stale-read", []string{FaultPauseFollower, FaultIsolateFollow}, "linearizable", nil},
+		{"skip-seat-check", nil, "linearizable", nil},
 		// Nodes stamp leases with their own clocks: their states differ.
-		{"wall-clock-apply", nil, "state"},
+		{"wall-clock-apply", nil, "state", nil},
 		// Answers a checkout the FSM then refuses: the lease is lost.
-		{"ack-before-commit", nil, "acknowledged"},
+		{"ack-before-commit", nil, "acknowledged", nil},
 		// A follower that installs a snapshot keeps leases it should drop.
-		{"restore-keeps-state", []string{FaultPauseFollower}, "state"},
+		{"restore-keeps-state", []string{FaultPauseFollower}, "state",
+			[]string{"--snapshot-threshold", "8", "--trailing-logs", "2", "--snapshot-interval", "100ms"}},
 	}
 	out := outDir(t)
 	for _, tc := range cases {
@@ -152,6 +154,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 			cfg.Duration = 15 * time.Second
 			cfg.Faults, cfg.FaultEvery = tc.faults, 2*time.Second
 			cfg.Binary, cfg.Env = bin, []string{"TALLY_CHAOS_BUG=" + tc.bug}
+			cfg.ExtraArgs = tc.args
 			cfg.OutDir = filepath.Join(out, tc.bug)
 			cfg.CheckTimeout = 30 * time.Second
 			rep := Run(t, cfg)
@@ -162,6 +165,24 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 				}
 			}
 			t.Errorf("planted bug %s was not caught (want a %q violation; got %v)", tc.bug, tc.want, rep.Violations)
+		})
+	}
+}
+
+// TestChaosFocus runs the leader-fault mix only, for hunting (not in make test).
+func TestChaosFocus(t *testing.T) {
+	if os.Getenv("TALLY_CHAOS_FOCUS") == "" {
+		t.Skip("set TALLY_CHAOS_FOCUS=1")
+	}
+	for r := 0; r < *flagRuns; r++ {
+		t.Run(fmt.Sprint(r), func(t *testing.T) {
+			t.Parallel()
+			cfg := DefaultConfig()
+			cfg.Duration = *flagDuration
+			cfg.Faults = []string{FaultIsolateLeader, FaultPauseLeader, FaultTransfer, FaultKillLeader}
+			cfg.OutDir = *flagOut
+			rep := Run(t, cfg)
+			t.Log(rep.Summary())
 		})
 	}
 }

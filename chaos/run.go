@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -39,6 +40,10 @@ type Config struct {
 	Env    []string
 	// CheckTimeout bounds porcupine.
 	CheckTimeout time.Duration
+	// ExtraArgs are appended to every agent's flags (later flags win).
+	ExtraArgs []string
+	// LogLevel of the agents (info keeps leadership changes in the logs).
+	LogLevel string
 }
 
 // DefaultConfig is the CI pass's run: 3 nodes, 30 s, process and network
@@ -55,6 +60,7 @@ func DefaultConfig() Config {
 		FaultHold:    2 * time.Second,
 		Netns:        true,
 		CheckTimeout: 2 * time.Minute,
+		LogLevel:     "info",
 	}
 }
 
@@ -85,9 +91,12 @@ func Run(t testing.TB, cfg Config) *Report {
 		cfg.Seed = time.Now().UnixNano()
 	}
 	rng := rand.New(rand.NewSource(cfg.Seed))
+	// Snapshots every few dozen entries, so that a node that falls
+	// behind catches up by snapshot install, not by log.
 	opts := []clustertest.Option{
-		clustertest.WithLogLevel("warn"),
+		clustertest.WithLogLevel(cfg.LogLevel),
 		clustertest.ExtraArgs("--snapshot-threshold", "32", "--trailing-logs", "8", "--snapshot-interval", "250ms"),
+		clustertest.ExtraArgs(cfg.ExtraArgs...),
 	}
 	netns := false
 	if cfg.Netns {
@@ -162,6 +171,8 @@ func Run(t testing.TB, cfg Config) *Report {
 	}
 	if len(rep.Violations) > 0 && cfg.OutDir != "" {
 		rep.Dir = keepEvidence(t, c, cfg.OutDir, res, rep)
+		writeJSON(t, filepath.Join(rep.Dir, "history.json"), h)
+		writeJSON(t, filepath.Join(rep.Dir, "audit.json"), audit)
 	}
 	return rep
 }
@@ -260,6 +271,16 @@ func recovery(events []FaultEvent, ops []Op) (maxD, p50 time.Duration) {
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[len(ds)-1], ds[len(ds)/2]
+}
+
+func writeJSON(t testing.TB, path string, v any) {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keeping %s: %v", path, err)
+	}
 }
 
 // keepEvidence writes the visualization, the history and the node logs.

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/google/btree"
 
@@ -103,6 +105,18 @@ func (l *lessor) renew(ls fsm.Lease, now int64) (int64, bool) {
 	at := max(now+ls.TTL, stored)
 	l.setLocked(ls.ID, at, stored)
 	return at, true
+}
+
+// waitSettled waits until no expiry of the lease is in flight.
+func (l *lessor) waitSettled(ctx context.Context, id string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return waitFor(ctx, 5*time.Millisecond, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_, busy := l.expiring[id]
+		return !busy
+	})
 }
 
 // deadline returns the in-memory deadline of a lease.

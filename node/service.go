@@ -59,9 +59,29 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 }
 
 // Heartbeat extends a lease in the leader's memory only: no Raft entry.
+//
+// Its answer is read from the leader's state, so it is confirmed with
+// VerifyLeader before it is sent: a deposed leader (paused, or cut off and
+// not yet aware) still holds leases in memory that the new leader may have
+// expired or re-armed, and must not renew them or call them gone.
+// VerifyLeader costs a heartbeat round to the followers, shared by every
+// request waiting at that moment, and no log entry.
 func (n *Node) Heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.LeaseResponse, error) {
 	if !n.leaderReady.Load() || n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
+	}
+	res, err := n.heartbeat(ctx, leaseID, licenseKey)
+	if verr := n.raft.VerifyLeader().Error(); verr != nil {
+		return nil, &api.Error{Code: api.CodeNoLeader, Message: "leadership could not be confirmed; retry", RetryAfter: 1}
+	}
+	return res, err
+}
+
+func (n *Node) heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.LeaseResponse, error) {
+	// A lease whose expiry is being proposed is neither renewable nor gone
+	// until that proposal is decided.
+	if err := n.lessor.waitSettled(ctx, leaseID, n.cfg.ApplyTimeout); err != nil {
+		return nil, &api.Error{Code: api.CodeTimeout, Message: "the lease's expiry is undecided; retry", RetryAfter: 1}
 	}
 	ls, err := n.ownedLease(leaseID, licenseKey)
 	if err != nil {
@@ -77,7 +97,8 @@ func (n *Node) Heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.
 	}
 	at, ok := n.lessor.renew(ls, now)
 	if !ok {
-		return nil, api.Errorf(api.CodeLeaseExpired, "the lease expired")
+		// Its expiry began after waitSettled: it is on its way out.
+		return nil, &api.Error{Code: api.CodeTimeout, Message: "the lease's expiry is undecided; retry", RetryAfter: 1}
 	}
 	ls.ExpiresAt = at
 	return n.leaseAnswer(ls)
