@@ -214,11 +214,22 @@ func provisionPools(t testing.TB, c *clustertest.Cluster, cfg Config, rng *rand.
 	return pools, seats
 }
 
-// readBack reads the whole audit log and the live leases from the leader,
-// linearizably, after the run.
+// readBack reads the live leases and then the whole audit log from the
+// leader, linearizably, after the run. The order matters: a lease may still
+// expire while they are read, and its lease.expired record is written in the
+// same Apply that ends it, so a lease missing from the list read first is
+// surely accounted for in the log read after.
 func readBack(t testing.TB, c *clustertest.Cluster) ([]api.AuditRecord, map[string]bool) {
 	t.Helper()
 	leader := c.WaitLeader()
+	var leases api.LeaseList
+	if err := c.Call(leader, http.MethodGet, "/v1/leases?consistency=linearizable", nil, &leases); err != nil {
+		t.Fatalf("reading live leases: %v", err)
+	}
+	live := map[string]bool{}
+	for _, l := range leases.Leases {
+		live[l.ID] = true
+	}
 	var audit []api.AuditRecord
 	for {
 		var page api.AuditList
@@ -230,14 +241,6 @@ func readBack(t testing.TB, c *clustertest.Cluster) ([]api.AuditRecord, map[stri
 		if len(page.Records) < 10000 {
 			break
 		}
-	}
-	var leases api.LeaseList
-	if err := c.Call(leader, http.MethodGet, "/v1/leases?consistency=linearizable", nil, &leases); err != nil {
-		t.Fatalf("reading live leases: %v", err)
-	}
-	live := map[string]bool{}
-	for _, l := range leases.Leases {
-		live[l.ID] = true
 	}
 	return audit, live
 }
