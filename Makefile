@@ -26,6 +26,7 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 5m -run 'Model|Check|Resolve' ./chaos/
 
 # The real binary as separate processes; the race detector would only slow
 # the binary under test, so it is off here.

@@ -80,17 +80,9 @@ func (n *nemesis) inject(ctx context.Context, kind string) string {
 	c := n.c
 	switch kind {
 	case FaultKillLeader:
-		l := c.Leader()
-		c.Kill(l)
-		sleep(ctx, n.holdFor())
-		c.Restart(l)
-		return c.NodeID(l)
+		return n.outage(ctx, c.Leader(), c.Kill, c.Restart)
 	case FaultKillRandom:
-		i := n.rng.Intn(c.N())
-		c.Kill(i)
-		sleep(ctx, n.holdFor())
-		c.Restart(i)
-		return c.NodeID(i)
+		return n.outage(ctx, n.rng.Intn(c.N()), c.Kill, c.Restart)
 	case FaultKillAll:
 		for i := 0; i < c.N(); i++ {
 			c.Kill(i)
@@ -101,17 +93,9 @@ func (n *nemesis) inject(ctx context.Context, kind string) string {
 		}
 		return "all"
 	case FaultPauseLeader:
-		l := c.Leader()
-		c.Pause(l)
-		sleep(ctx, n.holdFor())
-		c.Resume(l)
-		return c.NodeID(l)
+		return n.outage(ctx, c.Leader(), c.Pause, c.Resume)
 	case FaultPauseFollower:
-		f := n.follower()
-		c.Pause(f)
-		sleep(ctx, n.holdFor())
-		c.Resume(f)
-		return c.NodeID(f)
+		return n.outage(ctx, n.follower(), c.Pause, c.Resume)
 	case FaultTransfer:
 		l := c.Leader()
 		if _, err := c.Client(l).TransferLeadership(ctx, ""); err != nil {
@@ -122,6 +106,14 @@ func (n *nemesis) inject(ctx context.Context, kind string) string {
 		return n.removeReadd(ctx)
 	}
 	return n.injectNetwork(ctx, kind)
+}
+
+// outage takes node i down with stop, holds, and brings it back with start.
+func (n *nemesis) outage(ctx context.Context, i int, stop, start func(int)) string {
+	stop(i)
+	sleep(ctx, n.holdFor())
+	start(i)
+	return n.c.NodeID(i)
 }
 
 func (n *nemesis) follower() int {

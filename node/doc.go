@@ -25,7 +25,10 @@
 // deadline, and the stored deadline is never later than the lessor's, so a
 // lease never expires before the expires_at last acknowledged to its holder.
 // A new leader re-arms every lease at max(stored, now + TTL): later than
-// promised at worst, never earlier. Checkpoints replicate deadlines that
+// promised at worst, never earlier. A heartbeat's answer comes from the
+// leader's memory, so it is sent only after VerifyLeader confirms a quorum
+// still follows this leader; a heartbeat for a lease whose expiry is in
+// flight waits for that proposal to be decided. Checkpoints replicate deadlines that
 // heartbeats moved, in batches, so the replicated state stays close to the
 // leader's memory.
 //
