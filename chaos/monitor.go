@@ -29,6 +29,13 @@ func (m *leaderMonitor) run(ctx context.Context) {
 			if err != nil || st.State != "leader" {
 				continue
 			}
+			// Raft sets a new term a moment before it steps down, so one
+			// status read can pair "leader" with the next term. A claim
+			// counts only if a second read repeats it.
+			again, err := m.c.Status(i)
+			if err != nil || again.State != "leader" || again.Term != st.Term {
+				continue
+			}
 			m.mu.Lock()
 			if m.leaders[st.Term] == nil {
 				m.leaders[st.Term] = map[string]bool{}
