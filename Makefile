@@ -39,15 +39,19 @@ chaos-pass:
 	$(GO) test -count=1 -timeout 25m -v ./chaos/... 2>&1 | grep -v '^=== \(RUN\|PAUSE\|CONT\|NAME\)' ; exit $${PIPESTATUS[0]}
 
 # The long run: make chaos RUNS=200 DURATION=5m NODES=5 (evidence of any
-# failed run is kept in chaos-out/).
+# failed run is kept in chaos-out/). REMOVE=1 adds remove-and-rejoin with a
+# wiped data dir, which currently crashes the rejoining node inside
+# hashicorp/raft v1.7.3 (see chaos/README.md).
 RUNS     ?= 20
 DURATION ?= 30s
 NODES    ?= 3
 PARALLEL ?= 2
+REMOVE   ?= 0
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run 'TestChaos$$' ./chaos/ -args \
 		-chaos.runs=$(RUNS) -chaos.duration=$(DURATION) -chaos.nodes=$(NODES) \
-		-chaos.parallel=$(PARALLEL) -chaos.out=$(CURDIR)/chaos-out -chaos.remove
+		-chaos.parallel=$(PARALLEL) -chaos.out=$(CURDIR)/chaos-out \
+		$(if $(filter 1,$(REMOVE)),-chaos.remove,)
 
 # A FROM scratch image from a static binary built here (no registry needed).
 # docker-compose.yml mounts .tally-docker/admin-token into every node.
