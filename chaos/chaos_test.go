@@ -168,21 +168,3 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 		})
 	}
 }
-
-// TestChaosFocus runs the leader-fault mix only, for hunting (not in make test).
-func TestChaosFocus(t *testing.T) {
-	if os.Getenv("TALLY_CHAOS_FOCUS") == "" {
-		t.Skip("set TALLY_CHAOS_FOCUS=1")
-	}
-	for r := 0; r < *flagRuns; r++ {
-		t.Run(fmt.Sprint(r), func(t *testing.T) {
-			t.Parallel()
-			cfg := DefaultConfig()
-			cfg.Duration = *flagDuration
-			cfg.Faults = []string{FaultIsolateLeader, FaultPauseLeader, FaultTransfer, FaultKillLeader}
-			cfg.OutDir = *flagOut
-			rep := Run(t, cfg)
-			t.Log(rep.Summary())
-		})
-	}
-}
