@@ -100,6 +100,11 @@ func TestHeartbeatNeedsQuorum(t *testing.T) {
 	for _, f := range followers {
 		c.Pause(f)
 	}
+	// Answers the followers gave before the freeze may still arrive for a
+	// round trip and rightly confirm the leader. 150 ms later they have,
+	// and the leader still holds its title (its lease is 250 ms): the
+	// window the bug lived in. The wait is the scenario, not a condition.
+	time.Sleep(150 * time.Millisecond)
 	var hb api.LeaseResponse
 	err := c.Call(leader, http.MethodPost, "/v1/leases/"+res.Lease.ID+"/heartbeat",
 		api.LicenseKeyRequest{LicenseKey: lic.Key}, &hb)
