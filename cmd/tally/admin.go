@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/client"
 )
 
 // addAdminCommands adds product and policy; license.go adds the rest.
@@ -77,10 +79,23 @@ func productListCmd(a *app) *cobra.Command {
 }
 
 func productShowCmd(a *app) *cobra.Command {
+	return showCmd(a, "Show one product", `  tally product show prd_1`, (*client.Client).Product,
+		func(w io.Writer, p *api.Product) {
+			row(w, "id", p.ID)
+			row(w, "name", p.Name)
+			row(w, "created", fmtTime(p.CreatedAt))
+		})
+}
+
+// showCmd builds a `show ID` command: one read by id, printed as rows for
+// people or as the API object with --json.
+func showCmd[T any](a *app, short, example string,
+	get func(*client.Client, context.Context, string, ...client.ReadOption) (*T, error),
+	print func(io.Writer, *T)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "show ID",
-		Short:   "Show one product",
-		Example: `  tally product show prd_1`,
+		Short:   short,
+		Example: example,
 		Args:    args(cobra.ExactArgs(1)),
 	}
 	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
@@ -89,15 +104,11 @@ func productShowCmd(a *app) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		p, err := c.Product(cmd.Context(), argv[0], readOpts(consistency)...)
+		v, err := get(c, cmd.Context(), argv[0], readOpts(consistency)...)
 		if err != nil {
 			return err
 		}
-		return a.emit(p, func(w io.Writer) {
-			row(w, "id", p.ID)
-			row(w, "name", p.Name)
-			row(w, "created", fmtTime(p.CreatedAt))
-		})
+		return a.emit(v, func(w io.Writer) { print(w, v) })
 	}
 	return cmd
 }
@@ -212,25 +223,7 @@ func policyListCmd(a *app) *cobra.Command {
 }
 
 func policyShowCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "show ID",
-		Short:   "Show one policy",
-		Example: `  tally policy show pol_1`,
-		Args:    args(cobra.ExactArgs(1)),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		p, err := c.Policy(cmd.Context(), argv[0], readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(p, func(w io.Writer) { printPolicy(w, p) })
-	}
-	return cmd
+	return showCmd(a, "Show one policy", `  tally policy show pol_1`, (*client.Client).Policy, printPolicy)
 }
 
 func policyUpdateCmd(a *app) *cobra.Command {

@@ -125,25 +125,7 @@ func printLicense(w io.Writer, l *api.License) {
 }
 
 func licenseShowCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "show ID",
-		Short:   "Show one license with its live seat usage",
-		Example: `  tally license show lic_1`,
-		Args:    args(cobra.ExactArgs(1)),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		l, err := c.License(cmd.Context(), argv[0], readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(l, func(w io.Writer) { printLicense(w, l) })
-	}
-	return cmd
+	return showCmd(a, "Show one license with its live seat usage", `  tally license show lic_1`, (*client.Client).License, printLicense)
 }
 
 // licenseActionCmd builds suspend, reinstate and revoke.
