@@ -31,12 +31,12 @@ unit:
 # The real binary as separate processes; the race detector would only slow
 # the binary under test, so it is off here.
 cluster-test:
-	$(GO) test -count=1 -timeout 10m ./cluster-test/...
+	GO=$(GO) ./scripts/gotest-recap.sh -count=1 -timeout 10m -v ./cluster-test/...
 
 # The chaos pass of make test: 20 runs x 30 s under faults, 0 violations,
 # and every planted bug caught. Runs in network namespaces when root.
 chaos-pass:
-	$(GO) test -count=1 -timeout 25m -v ./chaos/... 2>&1 | grep -v '^=== \(RUN\|PAUSE\|CONT\|NAME\)' ; exit $${PIPESTATUS[0]}
+	GO=$(GO) ./scripts/gotest-recap.sh -count=1 -timeout 25m -v ./chaos/...
 
 # The long run: make chaos RUNS=200 DURATION=5m NODES=5 (evidence of any
 # failed run is kept in chaos-out/). REMOVE=1 adds remove-and-rejoin with a
