@@ -24,6 +24,8 @@ var (
 	flagOut      = flag.String("chaos.out", "", "folder for the evidence of failed runs (default: a temp folder kept on failure)")
 	flagNetns    = flag.Bool("chaos.netns", true, "run nodes in network namespaces when possible (network faults need it)")
 	flagRemove   = flag.Bool("chaos.remove", false, "add the remove-and-rejoin fault (slow: waits for gossip to mark the node dead)")
+	flagFaults   = flag.String("chaos.faults", "", "comma-separated fault names replacing the default mix (see nemesis.go), to chase one fault")
+	flagArgs     = flag.String("chaos.args", "", "space-separated agent flags added after the suite's own (later flags win)")
 )
 
 func TestMain(m *testing.M) { os.Exit(clustertest.Main(m)) }
@@ -69,6 +71,10 @@ func TestChaos(t *testing.T) {
 			if *flagRemove {
 				cfg.Faults = append(cfg.Faults, FaultRemoveReadd)
 			}
+			if *flagFaults != "" {
+				cfg.Faults = strings.Split(*flagFaults, ",")
+			}
+			cfg.ExtraArgs = strings.Fields(*flagArgs)
 			t.Run(fmt.Sprintf("run-%03d", r), func(t *testing.T) {
 				t.Parallel()
 				sem <- struct{}{}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +167,7 @@ func (c *Cluster) cleanup() {
 		for _, nd := range c.nodes {
 			c.t.Logf("--- last lines of %s (%s) ---\n%s", nd.id, nd.logPath, tail(nd.logPath, logTailLines))
 		}
+		c.keepLogs()
 	}
 }
 
@@ -336,4 +338,28 @@ func (c *Cluster) Resume(i int) {
 	if err := c.node(i).resume(); err != nil {
 		c.t.Fatalf("Resume(%d): %v", i, err)
 	}
+}
+
+// keepLogs copies every node's whole log to $TALLY_KEEP_LOGS/<test name>/
+// when that variable is set, since the test's temp dir is removed.
+func (c *Cluster) keepLogs() {
+	root := os.Getenv("TALLY_KEEP_LOGS")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.NewReplacer("/", "_", " ", "_").Replace(c.t.Name()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, nd := range c.nodes {
+		b, err := os.ReadFile(nd.logPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, nd.id+".log"), b, 0o644)
+		}
+		if err != nil {
+			c.t.Logf("keeping %s's log: %v", nd.id, err)
+		}
+	}
+	c.t.Logf("node logs kept in %s", dir)
 }

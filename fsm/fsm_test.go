@@ -231,6 +231,32 @@ func TestRestoreRejects(t *testing.T) {
 	}
 }
 
+// TestRestoreRefusesOlderSnapshot: a follower never rewinds. A stale
+// snapshot is refused and changes nothing; one at the same index or newer
+// is installed.
+func TestRestoreRefusesOlderSnapshot(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	old := snapshotBytes(t, h.f)
+	mustOK(t, h.apply(CmdCreateProduct, CreateProduct{ID: "later", Name: "later"}))
+	before := h.f.Hash()
+	err := h.f.Restore(io.NopCloser(bytes.NewReader(old)))
+	if !errors.Is(err, ErrSnapshotBehind) {
+		t.Fatalf("restoring an older snapshot: err %v, want ErrSnapshotBehind", err)
+	}
+	if h.f.Hash() != before {
+		t.Fatalf("a refused restore changed the state")
+	}
+	same := snapshotBytes(t, h.f)
+	if err := h.f.Restore(io.NopCloser(bytes.NewReader(same))); err != nil || h.f.Hash() != before {
+		t.Fatalf("restoring a snapshot at the applied index: %v", err)
+	}
+	behind := New()
+	if err := behind.Restore(io.NopCloser(bytes.NewReader(old))); err != nil {
+		t.Fatalf("a node behind the snapshot refused it: %v", err)
+	}
+}
+
 // TestConcurrentReads runs readers, snapshots and a restore against a
 // stream of Applies; run with -race it proves reads reach state only
 // under the lock and get copies.

@@ -198,8 +198,23 @@ func (f *FSM) Hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// ErrSnapshotBehind is returned by Restore for a snapshot that would move
+// the state backwards.
+var ErrSnapshotBehind = errors.New("fsm: snapshot is older than the applied state")
+
 // Restore replaces all state with a snapshot. The new state is built aside,
 // with every index, and swapped in under one lock; on error nothing changes.
+//
+// A snapshot older than what is already applied is refused
+// (ErrSnapshotBehind). hashicorp/raft v1.7.3 keeps a removed peer's
+// replication goroutine alive for a last attempt; when the peer is re-added
+// at once, that goroutine can install its stale snapshot on the new
+// incarnation after it has caught up. Raft would then rewind its applied
+// index below entries the follower has already compacted and panic with
+// "log not found". Refusing fails only that stale attempt; the live
+// replication never sends a snapshot behind the follower. Comparing command
+// indexes can miss a rewind across entries that carry no command (no-ops,
+// configuration changes), never refuse a legitimate install.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	s, err := readState(bufio.NewReaderSize(rc, 64<<10))
@@ -207,6 +222,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	if s.applied < f.st.applied {
+		have := f.st.applied
+		f.mu.Unlock()
+		return fmt.Errorf("%w: snapshot at index %d, applied %d", ErrSnapshotBehind, s.applied, have)
+	}
 	keepOldState(f.st, s)
 	f.st = s
 	f.mu.Unlock()

@@ -125,7 +125,13 @@ func (n *Node) startRaft() error {
 	rc.SnapshotThreshold = c.SnapshotThreshold
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.TrailingLogs = c.TrailingLogs
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}, DisableTime: true})
+	// Raft's own info lines (elections, snapshot installs) are noise in
+	// normal operation and the first thing needed when chasing a bug.
+	raftLevel := hclog.Warn
+	if n.log.Enabled(context.Background(), slog.LevelDebug) {
+		raftLevel = hclog.Info
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: raftLevel, Output: slogWriter{n.log}, DisableTime: true})
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 	n.leaderNotify = notify
