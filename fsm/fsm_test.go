@@ -264,7 +264,6 @@ func TestConcurrentReads(t *testing.T) {
 	h := newHarness(t)
 	h.seed()
 	mustOK(t, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", Features: &[]Feature{{Name: "cad", Seats: -1}}}))
-	saved := snapshotBytes(t, h.f)
 	done := make(chan struct{})
 	errs := make(chan error, 4)
 	for g := 0; g < 3; g++ {
@@ -299,8 +298,8 @@ func TestConcurrentReads(t *testing.T) {
 		h.checkout(fmt.Sprintf("l%d", i), "m", "", now)
 		h.apply(CmdCheckpointLeases, CheckpointLeases{Leases: []LeaseDeadline{{fmt.Sprintf("l%d", i-1), now + min}}, Time: now})
 		h.apply(CmdExpireLeases, ExpireLeases{LeaseIDs: []string{fmt.Sprintf("l%d", i-5)}, Time: now + 10*min})
-		if i == 150 {
-			if err := h.f.Restore(io.NopCloser(bytes.NewReader(saved))); err != nil {
+		if i == 150 { // a snapshot of the current state: Restore never rewinds
+			if err := h.f.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
 				t.Fatal(err)
 			}
 		}
