@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,6 +149,21 @@ func (n *Node) syncKeyLocked(leading bool) error {
 		n.log.Info("made the signing key of a new epoch", "epoch", want, "kid", nk.signer.KeyID())
 	}
 	if leading {
+		if k, ok := n.fsm.Key(next.signer.KeyID()); ok && k.Retired() {
+			// Not reachable through the API (the current epoch cannot be
+			// retired), but a retired key must never sign again, and a
+			// leader that refused to serve would stop the cluster: replace
+			// it with a fresh key of the same epoch.
+			if err := os.Remove(keyPath(n.keys.dir, next.epoch)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("replace retired signing key: %w", err)
+			}
+			nk, err := n.keys.load(next.epoch)
+			if err != nil {
+				return err
+			}
+			n.log.Warn("replaced a retired signing key", "retired_kid", k.KID, "kid", nk.signer.KeyID())
+			next = nk
+		}
 		if err := n.registerKey(next); err != nil {
 			return err
 		}
@@ -165,9 +181,6 @@ func (n *Node) syncKeyLocked(leading bool) error {
 func (n *Node) registerKey(k *nodeKey) error {
 	kid := k.signer.KeyID()
 	if have, ok := n.fsm.Key(kid); ok && have.NodeID != "" {
-		if have.Retired() {
-			return fmt.Errorf("signing key %s of epoch %d is retired; waiting for a newer epoch", kid, k.epoch)
-		}
 		return nil
 	}
 	now := n.now()
