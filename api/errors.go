@@ -23,6 +23,8 @@ const (
 	CodeInternal           = "internal"
 	CodeNoLeader           = "no_leader"
 	CodeTimeout            = "timeout"
+	CodeBorrowNotAllowed   = "borrow_not_allowed"
+	CodeKeyInUse           = "key_in_use"
 )
 
 var statusOf = map[string]int{
@@ -42,6 +44,8 @@ var statusOf = map[string]int{
 	CodeInternal:           http.StatusInternalServerError,
 	CodeNoLeader:           http.StatusServiceUnavailable,
 	CodeTimeout:            http.StatusServiceUnavailable,
+	CodeBorrowNotAllowed:   http.StatusForbidden,
+	CodeKeyInUse:           http.StatusConflict,
 }
 
 // StatusOf returns the HTTP status of an error code; unknown codes are 500.
@@ -102,4 +106,6 @@ var (
 	ErrLeaseExpired       = &Error{Code: CodeLeaseExpired}
 	ErrTooLarge           = &Error{Code: CodeTooLarge}
 	ErrNoLeader           = &Error{Code: CodeNoLeader}
+	ErrBorrowNotAllowed   = &Error{Code: CodeBorrowNotAllowed}
+	ErrKeyInUse           = &Error{Code: CodeKeyInUse}
 )

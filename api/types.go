@@ -41,6 +41,9 @@ type CheckoutRequest struct {
 	// answers the original lease instead of taking a second seat.
 	RequestID  string `json:"request_id"`
 	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	// BorrowHours borrows the seat for that many hours (up to the
+	// policy's max_borrow_hours): no heartbeats needed until then.
+	BorrowHours int64 `json:"borrow_hours,omitempty"`
 }
 
 // LicenseKeyRequest is the body of heartbeat and checkin.
@@ -56,6 +59,8 @@ type Lease struct {
 	Holder    Holder    `json:"holder"`
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// BorrowedUntil is set on a borrowed lease: the borrow end.
+	BorrowedUntil *time.Time `json:"borrowed_until,omitempty"`
 }
 
 // LeaseResponse answers checkout and heartbeat.

@@ -7,7 +7,7 @@ import (
 )
 
 // This file applies the provisioning commands: products, policies,
-// licenses, license status and signing keys.
+// licenses and license status (keys.go has the signing keys).
 
 func (s *state) applyCreateProduct(c *CreateProduct) *Result {
 	if c.ID == "" || c.Name == "" {
@@ -182,18 +182,6 @@ func (s *state) endLicenseLeases(licenseID string, now int64) []string {
 		s.endLease(s.leases[id], now, AuditLeaseRevoked, "license revoked")
 	}
 	return ids
-}
-
-func (s *state) applyRegisterKey(c *RegisterKey) *Result {
-	if c.Key.KID == "" || len(c.Key.PublicKey) == 0 {
-		return refuse(CodeInvalidRequest, "key id and public key are required")
-	}
-	if _, ok := s.keys[c.Key.KID]; !ok {
-		k := cloneKey(c.Key)
-		k.AddedAt = c.Time
-		s.keys[k.KID] = k
-	}
-	return &Result{}
 }
 
 // describeSeats is the detail of a denial.

@@ -24,6 +24,8 @@ const (
 	CmdExpireLeases     CommandType = 9
 	CmdCheckpointLeases CommandType = 10
 	CmdRegisterKey      CommandType = 11
+	CmdRotateKeys       CommandType = 12
+	CmdRetireKey        CommandType = 13
 )
 
 // Seat rules and license statuses (same strings as the API).
@@ -49,6 +51,8 @@ const (
 	CodeConflict           = "conflict"
 	CodeNoSeatsAvailable   = "no_seats_available"
 	CodeLeaseExpired       = "lease_expired"
+	CodeBorrowNotAllowed   = "borrow_not_allowed"
+	CodeKeyInUse           = "key_in_use"
 )
 
 // Audit record types.
@@ -65,6 +69,8 @@ const (
 	AuditLeaseCheckin      = "lease.checkin"
 	AuditLeaseExpired      = "lease.expired"
 	AuditLeaseRevoked      = "lease.revoked"
+	AuditKeysRotated       = "keys.rotated"
+	AuditKeyRetired        = "key.retired"
 )
 
 // Holder names who holds a lease.
@@ -126,6 +132,10 @@ type Lease struct {
 	IssuedAt  int64  `msgpack:"issued"`
 	ExpiresAt int64  `msgpack:"expires"`
 	TTL       int64  `msgpack:"ttl"` // nanoseconds
+	// BorrowedUntil is set on a borrowed lease: it is its ExpiresAt at
+	// checkout and needs no heartbeats until then. omitempty keeps the
+	// encoding (and the state hash) of every other lease unchanged.
+	BorrowedUntil int64 `msgpack:"borrow,omitempty"`
 }
 
 // AuditRecord is one link of the hash chain.
@@ -196,6 +206,9 @@ type Checkout struct {
 	RequestID  string `msgpack:"req"`
 	TTL        int64  `msgpack:"ttl"` // 0 = policy's lease TTL
 	Time       int64  `msgpack:"time"`
+	// BorrowHours > 0 borrows the seat for that many hours, up to the
+	// policy's MaxBorrowHours.
+	BorrowHours int64 `msgpack:"borrow,omitempty"`
 }
 
 // Checkin releases a lease; a second checkin of the same lease succeeds.
@@ -253,18 +266,47 @@ type Result struct {
 	// Ended lists the leases a command ended (revoke, expire, checkin), so
 	// the leader can drop their deadlines.
 	Ended []string
+	// Key is the key a RetireKey changed; KeyEpoch the epoch after a
+	// RotateKeys.
+	Key      *SigningKey
+	KeyEpoch uint64
 }
 
 // SigningKey is a node's Ed25519 public key, registered in the replicated
-// state so that every node serves every key in its JWKS.
+// state so that every node serves every key in its JWKS. The private key
+// never leaves its node. The fields added after v1 are omitempty so that
+// keys registered before them encode (and hash) exactly as they did.
 type SigningKey struct {
 	KID       string `msgpack:"kid"`
 	PublicKey []byte `msgpack:"pub"`
 	AddedAt   int64  `msgpack:"added"`
+	NodeID    string `msgpack:"node,omitempty"`
+	Epoch     uint64 `msgpack:"epoch,omitempty"`
+	RetiredAt int64  `msgpack:"retired,omitempty"` // 0 = not retired
 }
 
-// RegisterKey adds a signing key; registering a known KID again is a no-op.
+// Retired reports whether the key was retired (it is no longer served).
+func (k SigningKey) Retired() bool { return k.RetiredAt != 0 }
+
+// RegisterKey adds a signing key. Registering a known KID again changes
+// nothing, except that it fills a NodeID the stored key lacks (keys
+// registered before node ids were recorded).
 type RegisterKey struct {
 	Key  SigningKey `msgpack:"key"`
 	Time int64      `msgpack:"time"`
+}
+
+// RotateKeys starts a new key epoch: every node that applies it makes a
+// fresh private key for the new epoch, and a leader registers its key
+// before signing with it. Keys of older epochs keep verifying until retired.
+type RotateKeys struct {
+	Time int64 `msgpack:"time"`
+}
+
+// RetireKey takes a key of an older epoch out of the served key set; tokens
+// it signed stop verifying. A key of the current epoch is refused
+// (key_in_use); retiring a retired key again is a no-op.
+type RetireKey struct {
+	KID  string `msgpack:"kid"`
+	Time int64  `msgpack:"time"`
 }

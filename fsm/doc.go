@@ -55,6 +55,19 @@
 // ever moves it later). ExpireLeases ends only leases whose stored deadline
 // is <= the command's Time: a lease never ends before its promised time.
 //
+// Borrowing. A checkout with BorrowHours (up to the policy's
+// MaxBorrowHours; 0 forbids it: borrow_not_allowed) stores the borrow end
+// as both BorrowedUntil and ExpiresAt, and keeps the heartbeat TTL as TTL,
+// so the leader's re-arm max(stored, now+TTL) can only keep or extend it.
+// Its lease.checkout record carries "borrow hours=N until=T" as detail.
+//
+// Signing keys. The state holds public keys only, each with its node id
+// and key epoch. RotateKeys bumps the epoch; nodes make fresh private keys
+// when they apply it (node package). RetireKey marks a key of an older
+// epoch retired (it leaves the JWKS); a key of the current epoch is
+// key_in_use. New fields of keys, leases and meta are omitempty, so a
+// state that never rotated or borrowed still hashes as it did in v1.
+//
 // Audit. Every license event is a record appended in the same Apply as the
 // change: Index (previous + 1, from 1), Time (the command's), PrevHash (the
 // previous Hash, "" for the first) and Hash = hex(sha256(bytes of PrevHash

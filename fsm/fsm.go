@@ -40,6 +40,8 @@ func New() *FSM {
 		CmdExpireLeases:     command((*state).applyExpireLeases),
 		CmdCheckpointLeases: command((*state).applyCheckpointLeases),
 		CmdRegisterKey:      command((*state).applyRegisterKey),
+		CmdRotateKeys:       command((*state).applyRotateKeys),
+		CmdRetireKey:        command((*state).applyRetireKey),
 	}
 	return f
 }
@@ -58,6 +60,8 @@ func (c *RevokeLease) when() int64      { return c.Time }
 func (c *ExpireLeases) when() int64     { return c.Time }
 func (c *CheckpointLeases) when() int64 { return c.Time }
 func (c *RegisterKey) when() int64      { return c.Time }
+func (c *RotateKeys) when() int64       { return c.Time }
+func (c *RetireKey) when() int64        { return c.Time }
 
 // command adapts a typed applyX into a table entry: decode (a failure is a
 // bug and panics), advance the remembered windows to the command's time,

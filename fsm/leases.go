@@ -1,6 +1,10 @@
 package fsm
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"time"
+)
 
 // This file applies the lease commands: checkout, checkin, revoke, expire
 // and checkpoint.
@@ -37,6 +41,9 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 	if s.leaseKnown(c.LeaseID) {
 		return refuse(CodeConflict, "lease %q already exists", c.LeaseID)
 	}
+	if r := borrowRefusal(pol, c.BorrowHours); r != nil {
+		return r
+	}
 	key := seatKey(pol.SeatRule, c.LeaseID, c.Holder)
 	holders := s.seats[seatSlot{lic.ID, feat.Name}]
 	if feat.Seats >= 0 && holders[key] == 0 && len(holders) >= feat.Seats && !bugSkipSeatCheck {
@@ -52,10 +59,19 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 	now := stampOf(c.Time)
 	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: c.Holder,
 		RequestID: c.RequestID, IssuedAt: now, ExpiresAt: addClamped(now, ttl), TTL: ttl}
+	var detail string
+	if c.BorrowHours > 0 {
+		// The deadline is the borrow end; TTL stays the heartbeat TTL, so a
+		// new leader's re-arm, max(stored, now+TTL), keeps the borrow end.
+		l.BorrowedUntil = addClamped(now, c.BorrowHours*int64(time.Hour))
+		l.ExpiresAt = l.BorrowedUntil
+		detail = fmt.Sprintf("borrow hours=%d until=%s", c.BorrowHours,
+			time.Unix(0, l.BorrowedUntil).UTC().Format(time.RFC3339))
+	}
 	s.addLease(&liveLease{Lease: l, seatKey: key})
 	h := l.Holder
 	s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseCheckout, LicenseID: lic.ID,
-		LeaseID: l.ID, Feature: l.Feature, Holder: &h})
+		LeaseID: l.ID, Feature: l.Feature, Holder: &h, Detail: detail})
 	if c.RequestID != "" {
 		s.rememberRequest(requestEntry{LicenseID: lic.ID, RequestID: c.RequestID, LeaseID: l.ID, Time: c.Time})
 	}
@@ -166,6 +182,27 @@ func (p *Policy) feature(name string) (Feature, bool) {
 	}
 	return Feature{}, false
 }
+
+// borrowRefusal checks a borrow against the policy's limit (0: none).
+// hours is bounded here too, so hours*time.Hour cannot overflow.
+func borrowRefusal(pol Policy, hours int64) *Result {
+	switch {
+	case hours < 0:
+		return refuse(CodeInvalidRequest, "borrow hours must not be negative")
+	case hours == 0:
+		return nil
+	case pol.MaxBorrowHours == 0:
+		return refuse(CodeBorrowNotAllowed, "policy %q does not allow borrowing (max_borrow_hours is 0)", pol.ID)
+	case hours > pol.MaxBorrowHours:
+		return refuse(CodeBorrowNotAllowed, "borrow of %d hours exceeds the policy's limit of %d hours", hours, pol.MaxBorrowHours)
+	case hours > maxBorrowHours:
+		return refuse(CodeBorrowNotAllowed, "borrow of %d hours exceeds the limit of %d hours", hours, maxBorrowHours)
+	}
+	return nil
+}
+
+// maxBorrowHours bounds any borrow (about 100 years) whatever the policy says.
+const maxBorrowHours = 100 * 365 * 24
 
 // addClamped is t+d without wrapping past the largest time.
 func addClamped(t, d int64) int64 {

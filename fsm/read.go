@@ -168,7 +168,8 @@ func (f *FSM) AuditHead() (idx uint64, hash string) {
 	return idx, hash
 }
 
-// Keys returns the registered signing keys, sorted by key id.
+// Keys returns every registered signing key, retired ones included,
+// sorted by key id.
 func (f *FSM) Keys() (out []SigningKey) {
 	f.read(func(s *state) { out = sortedValues(s.keys, cloneKey) })
 	return out

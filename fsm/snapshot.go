@@ -50,6 +50,8 @@ type snapLease struct {
 type snapMeta struct {
 	Applied    uint64 `msgpack:"applied"`
 	RequestSeq uint64 `msgpack:"req_seq"`
+	// KeyEpoch is omitempty so that a state never rotated encodes as v1 did.
+	KeyEpoch uint64 `msgpack:"key_epoch,omitempty"`
 }
 
 // capture is a point-in-time copy of the state. Taking it copies values
@@ -81,7 +83,7 @@ func (f *FSM) capture() *capture {
 		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
 		// Records are never changed once appended, so sharing is safe.
 		c.audit = s.audit[:len(s.audit):len(s.audit)]
-		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq}
+		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch}
 	})
 	return c
 }
@@ -275,7 +277,7 @@ func readState(br *bufio.Reader) (*state, error) {
 	}
 	if err == nil {
 		err = readSection(dec, secMeta, func(m snapMeta) {
-			s.applied, s.requestSeq = m.Applied, m.RequestSeq
+			s.applied, s.requestSeq, s.keyEpoch = m.Applied, m.RequestSeq, m.KeyEpoch
 		})
 	}
 	if err != nil {

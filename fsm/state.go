@@ -101,9 +101,10 @@ type state struct {
 	requestOrder *btree.BTreeG[requestEntry]
 	requestSeq   uint64
 
-	audit   []AuditRecord
-	keys    map[string]SigningKey
-	applied uint64
+	audit    []AuditRecord
+	keys     map[string]SigningKey
+	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
+	applied  uint64
 }
 
 func newState() *state {

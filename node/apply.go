@@ -22,6 +22,12 @@ func (n *Node) apply(t fsm.CommandType, body any) (*fsm.Result, error) {
 	if !n.leaderReady.Load() {
 		return nil, n.notLeader()
 	}
+	return n.propose(t, body)
+}
+
+// propose is apply without the readiness check, for establishLeadership's
+// own writes before the node opens to requests.
+func (n *Node) propose(t fsm.CommandType, body any) (*fsm.Result, error) {
 	data, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
@@ -111,21 +117,27 @@ func (n *Node) leaderHTTPAddr() string {
 // now is the leader's clock in Unix ns, the only time that enters the log.
 func (n *Node) now() int64 { return n.cfg.Now().UnixNano() }
 
-// notifyingFSM tells waiters when a command has been applied.
+// notifyingFSM tells waiters when a command has been applied, and the
+// node's key loop when the key epoch may have moved.
 type notifyingFSM struct {
 	*fsm.FSM
-	applied *appliedWaiter
+	applied  *appliedWaiter
+	keyEpoch func() // must not block
 }
 
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
 	r := f.FSM.Apply(l)
 	f.applied.set(l.Index)
+	if len(l.Data) > 0 && fsm.CommandType(l.Data[0]) == fsm.CmdRotateKeys {
+		f.keyEpoch()
+	}
 	return r
 }
 
 func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
 	err := f.FSM.Restore(rc)
 	f.applied.set(f.FSM.AppliedIndex())
+	f.keyEpoch()
 	return err
 }
 

@@ -89,7 +89,7 @@ func (n *Node) toLicense(l fsm.License) api.License {
 }
 
 func toLease(l fsm.Lease) api.Lease {
-	return api.Lease{
+	out := api.Lease{
 		ID:        l.ID,
 		LicenseID: l.LicenseID,
 		Feature:   l.Feature,
@@ -97,6 +97,11 @@ func toLease(l fsm.Lease) api.Lease {
 		IssuedAt:  toTime(l.IssuedAt),
 		ExpiresAt: toTime(l.ExpiresAt),
 	}
+	if l.BorrowedUntil != 0 {
+		t := toTime(l.BorrowedUntil)
+		out.BorrowedUntil = &t
+	}
+	return out
 }
 
 func toAudit(r fsm.AuditRecord) api.AuditRecord {

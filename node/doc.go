@@ -32,6 +32,15 @@
 // heartbeats moved, in batches, so the replicated state stays close to the
 // leader's memory.
 //
+// Signing keys. Each node keeps its own private key, one 0600 file per key
+// epoch in its data dir (signing.go); only public keys enter Raft. A node
+// that applies a RotateKeys (or restores a snapshot past one) makes the key
+// of the new epoch in keyLoop and deletes older private keys. A leader
+// registers its current key before it serves: establishLeadership makes
+// and registers it and sets leaderReady under one lock, and a rotation on
+// the leader registers the new key before swapping it in. So every token
+// is signed with a key the JWKS already holds.
+//
 // Reads. Stale reads are served from the local FSM and report the applied
 // index and the time since the leader was last heard from. Linearizable
 // reads use a read index (Raft §6.4): the leader notes its last applied

@@ -74,7 +74,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	n.establishLeadership()
+	if err := n.establishLeadership(ctx); err != nil {
+		return
+	}
 
 	reap := time.NewTicker(n.cfg.ReapInterval)
 	defer reap.Stop()
@@ -100,14 +102,18 @@ func (n *Node) leaderLoop(ctx context.Context) {
 }
 
 // establishLeadership re-arms every lease with a full TTL (a lease may
-// outlive its promise after a failover, never fall short of it), registers
-// this node's signing key, and opens the node to leader-only requests.
-func (n *Node) establishLeadership() {
+// outlive its promise after a failover, never fall short of it), makes and
+// registers this node's signing key for the current epoch, and only then
+// opens the node to leader-only requests, so that no token is ever signed
+// with a key the JWKS does not hold. It fails only when ctx ends.
+func (n *Node) establishLeadership(ctx context.Context) error {
 	n.lessor.reset()
 	n.lessor.rearm(n.fsm.Leases(""), n.now())
-	n.leaderReady.Store(true)
-	n.log.Info("leadership established", "leases", n.lessor.len())
-	n.registerKey()
+	if err := n.establishKey(ctx); err != nil {
+		return err
+	}
+	n.log.Info("leadership established", "leases", n.lessor.len(), "kid", n.signingKey().signer.KeyID())
+	return nil
 }
 
 // revokeLeadership closes leader-only service and drops the deadlines: the
@@ -117,22 +123,6 @@ func (n *Node) revokeLeadership() {
 		n.log.Info("leadership lost")
 	}
 	n.lessor.reset()
-}
-
-func (n *Node) registerKey() {
-	kid := n.signer.KeyID()
-	for _, k := range n.fsm.Keys() {
-		if k.KID == kid {
-			return
-		}
-	}
-	_, err := n.apply(fsm.CmdRegisterKey, &fsm.RegisterKey{
-		Key:  fsm.SigningKey{KID: kid, PublicKey: n.signer.PublicKey(), AddedAt: n.now()},
-		Time: n.now(),
-	})
-	if err != nil {
-		n.log.Warn("registering signing key failed", "err", err)
-	}
 }
 
 // reapDue proposes the expiry of every lease whose deadline has passed.

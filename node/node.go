@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tallyhq/tally/fsm"
-	"github.com/tallyhq/tally/token"
 	"github.com/tallyhq/tally/transport"
 )
 
@@ -40,11 +38,13 @@ type Node struct {
 	reportedDead  map[raft.ServerID]bool // voters reported dead; leaderLoop only
 	leaderNotify  <-chan bool
 	gossipChanged chan struct{}
+	// keyEpochChanged wakes keyLoop when the FSM may have a new key epoch.
+	keyEpochChanged chan struct{}
 
 	gossip  *memberlist.Memberlist
 	members *memberTable
 
-	signer   *token.Signer
+	keys     *keyring
 	lessor   *lessor
 	applied  *appliedWaiter
 	readIdx  *transport.ReadIndexClient
@@ -80,23 +80,24 @@ func New(cfg *Config) (*Node, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	key, err := token.LoadOrCreateKey(filepath.Join(c.DataDir, "signing-key.pem"))
+	keys, err := openKeyring(c.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
+		return nil, err
 	}
 	n := &Node{
 		cfg:        c,
 		log:        c.Logger.With("node", c.NodeID),
 		fsm:        fsm.New(),
 		members:    newMemberTable(),
-		signer:     token.NewSigner(ed25519.PrivateKey(key)),
+		keys:       keys,
 		lessor:     newLessor(),
 		applied:    newAppliedWaiter(),
 		readIdx:    &transport.ReadIndexClient{HTTP: &http.Client{Timeout: 5 * time.Second}, Token: c.ClusterToken},
 		httpAddr:   c.HTTPAddr,
 		shutdownCh: make(chan struct{}),
 
-		reportedDead: map[raft.ServerID]bool{},
+		reportedDead:    map[raft.ServerID]bool{},
+		keyEpochChanged: make(chan struct{}, 1),
 	}
 	n.metrics = newMetrics(c.Registerer, n)
 	if err := n.startRaft(); err != nil {
@@ -108,9 +109,10 @@ func New(cfg *Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.monitorLeadership()
 	go n.discover()
+	go n.keyLoop()
 	return n, nil
 }
 
@@ -156,7 +158,7 @@ func (n *Node) startRaft() error {
 	}
 	c.RaftAddr = stream.Addr().String()
 	n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
-	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied}, store, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch}, store, store, snaps, n.trans)
 	if err != nil {
 		_ = n.trans.Close()
 		return fmt.Errorf("raft: %w", err)

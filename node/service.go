@@ -42,6 +42,8 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 		RequestID:  req.RequestID,
 		TTL:        ttl,
 		Time:       n.now(),
+
+		BorrowHours: req.BorrowHours,
 	}
 	if bugAckBeforeCommit {
 		return n.ackBeforeCommit(cmd)
@@ -95,6 +97,14 @@ func (n *Node) heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.
 	case lic.ExpiresAt != 0 && now >= lic.ExpiresAt:
 		return nil, api.Errorf(api.CodeLicenseExpired, "the license has expired")
 	}
+	if ls.BorrowedUntil != 0 {
+		// A borrow needs no heartbeats and is not stretched by one; the
+		// answer carries a fresh token (with the current key) for it.
+		if at, ok := n.lessor.deadline(ls.ID); ok && at > ls.ExpiresAt {
+			ls.ExpiresAt = at
+		}
+		return n.leaseAnswer(ls)
+	}
 	at, ok := n.lessor.renew(ls, now)
 	if !ok {
 		// Its expiry began after waitSettled: it is on its way out.
@@ -131,8 +141,12 @@ func (n *Node) Checkin(ctx context.Context, leaseID, licenseKey string) error {
 	return err
 }
 
+// leaseAnswer signs the lease's token with this node's current key, which
+// establishLeadership and syncKey registered before making it current. A
+// borrowed lease's token expires at the borrow end and carries the borrow
+// claim: it is the holder's offline proof.
 func (n *Node) leaseAnswer(ls fsm.Lease) (*api.LeaseResponse, error) {
-	tok, err := n.signer.Sign(token.Claims{
+	c := token.Claims{
 		Issuer:    n.cfg.ClusterName,
 		Subject:   ls.ID,
 		LicenseID: ls.LicenseID,
@@ -141,7 +155,12 @@ func (n *Node) leaseAnswer(ls fsm.Lease) (*api.LeaseResponse, error) {
 		User:      ls.Holder.User,
 		IssuedAt:  n.cfg.Now().Unix(),
 		ExpiresAt: time.Unix(0, ls.ExpiresAt).Unix(),
-	})
+	}
+	if ls.BorrowedUntil != 0 {
+		c.BorrowedUntil = time.Unix(0, ls.BorrowedUntil).Unix()
+		c.ExpiresAt = c.BorrowedUntil
+	}
+	tok, err := n.signingKey().signer.Sign(c)
 	if err != nil {
 		return nil, err
 	}
@@ -172,10 +191,13 @@ func (n *Node) Validate(ctx context.Context, req api.ValidateRequest, consistenc
 	}, nil
 }
 
-// Keys serves every registered signing key as a JWKS.
+// Keys serves every registered signing key that is not retired as a JWKS.
 func (n *Node) Keys() api.JWKS {
 	out := api.JWKS{Keys: []api.JWK{}}
 	for _, k := range n.fsm.Keys() {
+		if k.Retired() {
+			continue
+		}
 		j := token.PublicJWK(k.PublicKey)
 		out.Keys = append(out.Keys, api.JWK{Kty: j.Kty, Crv: j.Crv, Kid: j.Kid, X: j.X, Use: j.Use, Alg: j.Alg})
 	}

@@ -45,6 +45,8 @@ type Backend interface {
 	// ReadIndex is the leader's half of a linearizable read: confirm
 	// leadership and return the commit index to wait for.
 	ReadIndex(ctx context.Context) (uint64, error)
+
+	KeyBackend
 }
 
 // NotLeaderError says the request must be served by the leader. LeaderAddr

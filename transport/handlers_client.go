@@ -46,6 +46,9 @@ func (s *Server) checkout(r *request) (answer, error) {
 	if req.TTLSeconds < 0 {
 		return answer{}, invalid("ttl_seconds must not be negative")
 	}
+	if req.BorrowHours < 0 {
+		return answer{}, invalid("borrow_hours must not be negative")
+	}
 	res, err := s.cfg.Backend.Checkout(r.Context(), req)
 	s.metrics.checkouts.WithLabelValues(resultLabel(err)).Inc()
 	if err != nil {

@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	admin("POST /v1/cluster/transfer-leadership", s.transferLeadership)
 	admin("DELETE /v1/cluster/raft/{id}", s.removePeer)
 	admin("GET /v1/cluster/snapshot", s.snapshot)
+	s.keyRoutes(admin)
 
 	gatherer := s.cfg.Gatherer
 	if gatherer == nil {

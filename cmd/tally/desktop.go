@@ -30,7 +30,7 @@ func checkoutCmd(a *app) *cobra.Command {
 	host, _ := os.Hostname()
 	var (
 		key, feature, machine, user, requestID string
-		ttl                                    time.Duration
+		ttl, borrowFor                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "checkout --key KEY --feature FEATURE",
@@ -40,9 +40,15 @@ checked in, or until its lease expires because no heartbeat came in time
 (the TTL is the policy's unless --ttl asks for another).
 
 Prints the lease id, its expiry and the signed lease token. Give the same
---request-id to retry a checkout without taking a second seat.`,
+--request-id to retry a checkout without taking a second seat.
+
+--borrow takes the seat for a whole number of hours, up to the policy's
+max_borrow_hours, with no heartbeats: the seat stays taken until then or
+until it is checked in, and the token, which expires at the borrow end, is
+the offline proof. Keep it.`,
 		Example: `  tally checkout --key TALLY-XXXX --feature cad
-  tally checkout --key TALLY-XXXX --feature cad --ttl 5m --json`,
+  tally checkout --key TALLY-XXXX --feature cad --ttl 5m --json
+  tally checkout --key TALLY-XXXX --feature cad --borrow 72h`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := api.CheckoutRequest{
@@ -57,6 +63,13 @@ Prints the lease id, its expiry and the signed lease token. Give the same
 					return err
 				}
 				req.TTLSeconds = s
+			}
+			if cmd.Flags().Changed("borrow") {
+				h, err := borrowHours(borrowFor)
+				if err != nil {
+					return err
+				}
+				req.BorrowHours = h
 			}
 			c, err := a.client()
 			if err != nil {
@@ -76,6 +89,7 @@ Prints the lease id, its expiry and the signed lease token. Give the same
 	f.StringVar(&user, "user", defaultUser(), "user who holds the seat")
 	f.DurationVar(&ttl, "ttl", 0, "lease TTL to ask for, e.g. 90s (default: the policy's)")
 	f.StringVar(&requestID, "request-id", "", "id that makes a retried checkout exactly-once (default: random)")
+	f.DurationVar(&borrowFor, "borrow", 0, "borrow the seat for this many whole hours, e.g. 72h (no heartbeats needed)")
 	_ = cmd.MarkFlagRequired("key")
 	_ = cmd.MarkFlagRequired("feature")
 	return cmd
@@ -87,6 +101,9 @@ func printLease(w io.Writer, resp *api.LeaseResponse) {
 	row(w, "license_id", l.LicenseID)
 	row(w, "feature", l.Feature)
 	row(w, "expires_at", fmtUntil(l.ExpiresAt))
+	if l.BorrowedUntil != nil {
+		row(w, "borrowed_until", fmtTime(*l.BorrowedUntil))
+	}
 	row(w, "token", resp.Token)
 }
 

@@ -158,3 +158,13 @@ func ttlSeconds(flag string, d time.Duration) (int64, error) {
 	}
 	return int64(math.Ceil(d.Seconds())), nil
 }
+
+// borrowHours turns a --borrow duration into whole hours; a fraction is a
+// usage error rather than rounded, so a borrow never silently exceeds what
+// was asked or the policy's limit.
+func borrowHours(d time.Duration) (int64, error) {
+	if d < time.Hour || d%time.Hour != 0 {
+		return 0, usagef("--borrow must be a whole number of hours, at least 1h (e.g. 72h), got %s", d)
+	}
+	return int64(d / time.Hour), nil
+}
