@@ -86,6 +86,7 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addDesktopCommands(root, a)
 	addAdminCommands(root, a)
 	addLicenseCommands(root, a)
+	addOfflineCommands(root, a)
 	addClusterCommands(root, a)
 	addServerCommands(root)
 	annotateEnv(root)

@@ -109,7 +109,7 @@ func NewFixture(now time.Time) *Fixture {
 		{Name: "another machine's lease token", Input: must(s.Sign(leaseOther)), Want: token.ErrWrongMachine},
 		{Name: "rolled-back clock", Input: leaseTok, Floor: now.Add(h), Want: token.ErrClockRolledBack},
 		{Name: "rolled-back clock, license file", Input: file, File: true, Floor: now.Add(30 * 24 * h), Want: token.ErrClockRolledBack},
-		{Name: "malformed", Input: "not-a-token", Want: token.ErrMalformed},
+		{Name: "malformed", Input: enc("not json") + "." + p[1] + "." + p[2], Want: token.ErrMalformed},
 		{Name: "license file with two token lines", Input: file + licenseJWS + "\n", File: true, Want: token.ErrMalformed},
 	}
 	return f
