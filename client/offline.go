@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tallyhq/tally/api"
@@ -82,8 +83,8 @@ func OfflineReason(err error) string {
 	return "error"
 }
 
-// Verify checks s, a lease token or the content of a license file, and
-// returns what it says. The clock is checked first, since no expiry means
+// Verify checks s, a lease token (surrounding whitespace ignored) or the
+// content of a license file, and returns what it says. The clock is checked first, since no expiry means
 // anything on a clock turned back; then the token (Verify or VerifyLicense,
 // chosen by its typ); then the machine lock. Every refusal is an
 // *OfflineError.
@@ -115,7 +116,9 @@ func (v *OfflineVerifier) Verify(s string) (*OfflineResult, error) {
 		}
 		res, issued = &OfflineResult{Kind: KindLicenseFile, License: c}, c.IssuedAt
 	} else {
-		c, err := token.Verify(s, v.Keys, now)
+		// A token read from a file ends in a newline; token.Verify stays
+		// strict about the token itself.
+		c, err := token.Verify(strings.TrimSpace(s), v.Keys, now)
 		if err == nil {
 			err = token.CheckMachine(c.Machine, machine)
 		}

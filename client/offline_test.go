@@ -120,6 +120,17 @@ func TestOfflineVerifierFailsClosedOnAnUnwritableFloor(t *testing.T) {
 	}
 }
 
+// A lease token saved to a file keeps its newline; that is not a defect.
+func TestOfflineVerifierTrimsALeaseTokenFile(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	fx := tokentest.NewFixture(now)
+	v := &OfflineVerifier{Keys: fx.Keys, Machine: tokentest.ThisMachine, Now: func() time.Time { return now }}
+	res, err := v.Verify(" " + fx.Cases[0].Input + "\r\n")
+	if err != nil || res.Kind != KindLeaseToken {
+		t.Fatalf("Verify = %+v, %v", res, err)
+	}
+}
+
 func TestLoadKeySetAndKeySetOf(t *testing.T) {
 	fx := tokentest.NewFixture(time.Now())
 	path := filepath.Join(t.TempDir(), "jwks.json")

@@ -86,6 +86,15 @@ func TestVerifySummariesAndJSON(t *testing.T) {
 		}
 	}
 
+	// A lease token in a file, as `jq -r .token > lease.tok` writes it.
+	tokFile := filepath.Join(t.TempDir(), "lease.tok")
+	if err := os.WriteFile(tokFile, []byte(fx.Cases[0].Input+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, "verify", tokFile, "--keys", keys, "--machine", tokentest.ThisMachine); code != 0 || !strings.HasPrefix(out, "valid lease token lse_1: license lic_1, feature cad, machine "+tokentest.ThisMachine) {
+		t.Errorf("token file: exit %d, %q, %q", code, out, errOut)
+	}
+
 	code, out, _ = runCLI(t, "verify", path, "--keys", keys, "--machine", tokentest.ThisMachine, "--json")
 	var ok struct {
 		Valid   bool
