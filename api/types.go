@@ -270,3 +270,18 @@ type (
 		Members []Member `json:"members"`
 	}
 )
+
+// ExportLicenseRequest is the body of POST /v1/licenses/{id}/export. Both
+// fields are optional: Machine locks the file to one machine fingerprint;
+// Until ends it before the license's own expiry.
+type ExportLicenseRequest struct {
+	Machine string     `json:"machine,omitempty"`
+	Until   *time.Time `json:"until,omitempty"`
+}
+
+// LicenseExport answers POST /v1/licenses/{id}/export: a signed license
+// file (see docs/offline.md) and when it expires.
+type LicenseExport struct {
+	LicenseFile string    `json:"license_file"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}

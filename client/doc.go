@@ -57,4 +57,13 @@
 //			stopWork(err)
 //		}
 //	}()
+//
+// # Offline checks
+//
+// OfflineVerifier checks a lease token or a license file on this machine
+// alone: signature against saved public keys (LoadKeySet, KeySetOf), exp
+// and nbf, the machine lock against MachineFingerprint, and, with a
+// token.TimeFloor, that the clock was not turned back. A refusal is an
+// *OfflineError whose Reason names it and which errors.Is matches against
+// the token package's sentinels. See docs/offline.md.
 package client

@@ -326,3 +326,16 @@ func (c *Client) RemovePeer(ctx context.Context, id string) error {
 func (c *Client) Snapshot(ctx context.Context, w io.Writer) error {
 	return c.do(ctx, call{method: http.MethodGet, path: "/v1/cluster/snapshot", stream: w, repeatable: true})
 }
+
+// ExportLicense signs an offline license file for license id, optionally
+// locked to a machine fingerprint and ended before the license's own
+// expiry (see docs/offline.md). Exporting holds no state, so it is retried
+// like a read.
+func (c *Client) ExportLicense(ctx context.Context, id string, req api.ExportLicenseRequest) (*api.LicenseExport, error) {
+	var out api.LicenseExport
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/licenses/" + seg(id) + "/export", body: req, out: &out, repeatable: true})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -1,5 +1,6 @@
 // Package token signs and verifies the lease tokens Tally hands out with
-// every checkout and heartbeat answer.
+// every checkout and heartbeat answer, and the license files it exports for
+// offline use.
 //
 // # Why it exists
 //
@@ -36,6 +37,21 @@
 // spelling. Every failure wraps one of the sentinel errors (ErrMalformed,
 // ErrBadAlgorithm, ErrUnknownKey, ErrBadSignature, ErrExpired,
 // ErrNotYetValid) for errors.Is, and no input makes Verify panic.
+//
+// # License files and the clock
+//
+// A license file (license.go) is a compact JWS like a lease token, with typ
+// "tally-license+jwt" where a lease token has "JWT", and claims that say
+// what a license grants (product, customer, policy, features with seats),
+// until when (exp, required) and optionally on which machine (mach, a
+// fingerprint). Verify and VerifyLicense each insist on their own typ, so
+// one key signs both kinds and neither passes for the other (ErrWrongType).
+// On disk it may carry '#' comment lines for people; only the token line
+// is trusted. A locked file on another machine is ErrWrongMachine.
+//
+// exp means little on a machine whose clock can be turned back. TimeFloor
+// (clock.go) keeps the latest trusted time seen in a small file and refuses
+// a clock earlier than it by more than a tolerance (ErrClockRolledBack).
 //
 // The package imports nothing of Tally's, so the SDK can use it alone.
 package token

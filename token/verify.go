@@ -18,7 +18,24 @@ var (
 	ErrBadSignature = errors.New("token: bad signature")
 	ErrExpired      = errors.New("token: expired")
 	ErrNotYetValid  = errors.New("token: not yet valid")
+	// ErrWrongType is a well-formed JWS of the other kind: a license file
+	// given where a lease token is expected, or the reverse. It wraps
+	// ErrMalformed, so callers that only know that sentinel still refuse it.
+	ErrWrongType = fmt.Errorf("%w: wrong type", ErrMalformed)
 )
+
+// describeType names a JOSE typ for an error message.
+func describeType(typ string) string {
+	switch typ {
+	case leaseType:
+		return "a lease token (typ JWT)"
+	case LicenseType:
+		return "a license file (typ " + LicenseType + ")"
+	case "":
+		return "no typ"
+	}
+	return fmt.Sprintf("typ %q", typ)
+}
 
 // Leeway is the clock skew tolerated on exp and nbf. It is 0: the server
 // stamps both from its own clock and clients renew well before exp. Set it
@@ -35,14 +52,38 @@ const maxTokenLen = 16 << 10
 // Verify checks tok against keys at time now and returns its claims.
 //
 // In order: tok must be three strict base64url parts; the header's alg must
-// be exactly "EdDSA" (ErrBadAlgorithm otherwise); its kid must be in keys
-// (ErrUnknownKey); the Ed25519 signature over "header.payload" must hold
-// (ErrBadSignature); then exp <= now is ErrExpired and nbf > now is
+// be exactly "EdDSA" (ErrBadAlgorithm otherwise); its typ must be exactly
+// "JWT" (ErrWrongType, which is also ErrMalformed: a license file is not a
+// lease token); its kid must be in keys (ErrUnknownKey); the Ed25519
+// signature over "header.payload" must hold (ErrBadSignature); then exp <= now is ErrExpired and nbf > now is
 // ErrNotYetValid, both widened by Leeway. A token without exp is expired.
 // Any other defect is ErrMalformed. On error the claims are nil.
 func Verify(tok string, keys KeySet, now time.Time) (*Claims, error) {
-	if len(tok) > maxTokenLen {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(tok), maxTokenLen)
+	payload, err := verifyJWS(tok, keys, leaseType, maxTokenLen)
+	if err != nil {
+		return nil, err
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	if err := checkTimes(c.NotBefore, c.ExpiresAt, now); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// leaseType is the JOSE typ of a lease token. Verify insists on it so that
+// a license file (LicenseType) is never taken for a lease token.
+const leaseType = "JWT"
+
+// verifyJWS checks everything but the claims: tok is three strict base64url
+// parts of at most limit bytes, the header has alg EdDSA, typ wantTyp and a
+// kid found in keys, and the signature holds. It returns the signed payload,
+// which is a JSON object.
+func verifyJWS(tok string, keys KeySet, wantTyp string, limit int) ([]byte, error) {
+	if len(tok) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(tok), limit)
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
@@ -57,7 +98,7 @@ func Verify(tok string, keys KeySet, now time.Time) (*Claims, error) {
 		raw[i] = b
 	}
 
-	kid, err := checkHeader(raw[0])
+	kid, err := checkHeader(raw[0], wantTyp)
 	if err != nil {
 		return nil, err
 	}
@@ -77,21 +118,23 @@ func Verify(tok string, keys KeySet, now time.Time) (*Claims, error) {
 	if !bytes.HasPrefix(bytes.TrimLeft(raw[1], " \t\r\n"), []byte("{")) {
 		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
-	var c Claims
-	if err := json.Unmarshal(raw[1], &c); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
-	}
+	return raw[1], nil
+}
+
+// checkTimes applies exp and nbf (unix seconds) at now, widened by Leeway.
+// A missing exp (0) is expired.
+func checkTimes(nbf, exp int64, now time.Time) error {
 	// Claims are whole seconds, so comparing against the floor of now is
 	// exact: exp <= now  <=>  exp <= floor(now).
-	if c.ExpiresAt <= now.Add(-Leeway).Unix() {
-		return nil, fmt.Errorf("%w: exp %s, now %s", ErrExpired,
-			time.Unix(c.ExpiresAt, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if exp <= now.Add(-Leeway).Unix() {
+		return fmt.Errorf("%w: exp %s, now %s", ErrExpired,
+			time.Unix(exp, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	if c.NotBefore > now.Add(Leeway).Unix() {
-		return nil, fmt.Errorf("%w: nbf %s, now %s", ErrNotYetValid,
-			time.Unix(c.NotBefore, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if nbf > now.Add(Leeway).Unix() {
+		return fmt.Errorf("%w: nbf %s, now %s", ErrNotYetValid,
+			time.Unix(nbf, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	return &c, nil
+	return nil
 }
 
 // decodePart decodes one token part. The alphabet is checked first because
@@ -107,10 +150,10 @@ func decodePart(p string) ([]byte, error) {
 	return b64.DecodeString(p)
 }
 
-// checkHeader parses a JOSE header, insists on alg EdDSA and returns the kid.
-// Keys are matched exactly: encoding/json would fold "ALG" into an "alg"
-// struct field.
-func checkHeader(b []byte) (kid string, err error) {
+// checkHeader parses a JOSE header, insists on alg EdDSA and typ wantTyp,
+// and returns the kid. Keys are matched exactly: encoding/json would fold
+// "ALG" into an "alg" struct field.
+func checkHeader(b []byte, wantTyp string) (kid string, err error) {
 	var h map[string]json.RawMessage
 	if err := json.Unmarshal(b, &h); err != nil {
 		return "", fmt.Errorf("%w: header: %v", ErrMalformed, err)
@@ -123,6 +166,15 @@ func checkHeader(b []byte) (kid string, err error) {
 		return "", fmt.Errorf("%w: header has no alg", ErrBadAlgorithm)
 	} else if err := json.Unmarshal(rawAlg, &alg); err != nil || alg != Algorithm {
 		return "", fmt.Errorf("%w: alg %s", ErrBadAlgorithm, rawAlg)
+	}
+	var typ string
+	if rawTyp, ok := h["typ"]; ok {
+		if err := json.Unmarshal(rawTyp, &typ); err != nil {
+			return "", fmt.Errorf("%w: typ %s is not a string", ErrMalformed, rawTyp)
+		}
+	}
+	if typ != wantTyp {
+		return "", fmt.Errorf("%w: %s, want %s", ErrWrongType, describeType(typ), describeType(wantTyp))
 	}
 	// RFC 7515 §4.1.11: a critical extension we do not understand must be
 	// refused, and we understand none.

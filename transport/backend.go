@@ -31,6 +31,8 @@ type Backend interface {
 	Leases(ctx context.Context, licenseID, consistency string) ([]api.Lease, error)
 	RevokeLease(ctx context.Context, id string) error
 	Audit(ctx context.Context, after uint64, limit int, consistency string) ([]api.AuditRecord, error)
+	// ExportLicense signs a license file; the leader signs, followers forward.
+	ExportLicense(ctx context.Context, id string, req api.ExportLicenseRequest) (*api.LicenseExport, error)
 
 	Status(withHash bool) api.Status
 	Members() []api.Member

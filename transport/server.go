@@ -115,6 +115,7 @@ func (s *Server) routes() {
 	admin("POST /v1/licenses/{id}/reinstate", s.setStatus(api.StatusActive))
 	admin("POST /v1/licenses/{id}/revoke", s.setStatus(api.StatusRevoked))
 	admin("GET /v1/licenses/{id}/leases", s.licenseLeases)
+	admin("POST /v1/licenses/{id}/export", s.exportLicense)
 	admin("GET /v1/leases", s.listLeases)
 	admin("DELETE /v1/leases/{id}", s.revokeLease)
 	admin("GET /v1/audit", s.audit)

@@ -85,7 +85,7 @@ the offline proof. Keep it.`,
 	f := cmd.Flags()
 	f.StringVar(&key, "key", "", "license key (required)")
 	f.StringVar(&feature, "feature", "", "feature to check out (required)")
-	f.StringVar(&machine, "machine", host, "machine the seat is held on")
+	f.StringVar(&machine, "machine", defaultMachine(), "machine the seat is held on (this machine's fingerprint unless given; see tally fingerprint)")
 	f.StringVar(&user, "user", defaultUser(), "user who holds the seat")
 	f.DurationVar(&ttl, "ttl", 0, "lease TTL to ask for, e.g. 90s (default: the policy's)")
 	f.StringVar(&requestID, "request-id", "", "id that makes a retried checkout exactly-once (default: random)")

@@ -87,6 +87,7 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addAdminCommands(root, a)
 	addLicenseCommands(root, a)
 	addKeyCommands(root, a)
+	addOfflineCommands(root, a)
 	addClusterCommands(root, a)
 	addServerCommands(root)
 	annotateEnv(root)
