@@ -46,6 +46,8 @@ type Client struct {
 	// err is returned by every call of a client that could not be built
 	// (Node with a bad address).
 	err error
+	// keyring caches the cluster's token-signing keys (keys.go).
+	keyring keyRing
 }
 
 // New builds a Client from cfg.

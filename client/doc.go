@@ -36,27 +36,58 @@
 //
 // # Seats
 //
-// AcquireSeat checks a seat out and heartbeats it every TTL/3, retrying
-// transient failures until the lease's expires_at. Lost reports once when the
-// lease is gone (revoked, license suspended, or expired without a successful
-// heartbeat); Close stops the heartbeats and checks the seat in.
+// AcquireSeat checks a seat out and returns a Seat that holds it until
+// Close: it heartbeats every third of the time left on the lease, through
+// whichever node answers, so a leader failover or a dead node costs only
+// retries. Every answer's token is verified against the cluster's keys
+// (VerifyToken: GET /v1/keys, fetched once and again when a token names a
+// new key id, as after a failover); an answer that does not verify renews
+// nothing. A Seat is in one of three states, reported in order on Events
+// and to an OnSeatChange callback:
+//
+//   - SeatHeld: it holds a lease with a verified token.
+//   - SeatLost: the lease expired without a successful heartbeat (or the
+//     cluster no longer knows it). The Seat takes a seat back by itself:
+//     first by heartbeating the old lease, which the cluster may have kept
+//     (a new leader re-arms every lease), then with a new checkout under a
+//     new request id, waiting while every seat is taken. It becomes
+//     SeatHeld again.
+//   - SeatEnded: for good. The lease ended before its expires_at, which only
+//     a revoke or a checkin does (the cluster never expires a lease early),
+//     or the license is suspended, revoked, expired or lost the feature; or
+//     Close was called. The app should stop using the feature; retaking the
+//     seat at once would undo an admin's revoke.
+//
+// WaitForSeat makes AcquireSeat wait, bounded by its ctx, while every seat
+// is taken. Retries of one checkout reuse its request id, so a retry never
+// takes a second seat.
+//
+// # Validator
+//
+// A Validator answers Valid(feature) from the Seats' last verified tokens,
+// without a lock shared with the network, so it can guard an app's hot
+// path. A token past its exp is not valid even if its Seat is still
+// retrying; see Validator for why it trusts tokens and not the validate
+// endpoint.
 //
 //	c, err := client.New(client.Config{Addrs: []string{"n1:7101", "n2:7101", "n3:7101"}})
 //	if err != nil {
 //		return err
 //	}
-//	seat, err := c.AcquireSeat(ctx, api.CheckoutRequest{
-//		LicenseKey: key, Feature: "cad", Holder: api.Holder{Machine: host, User: user},
-//	})
-//	if errors.Is(err, api.ErrNoSeats) {
-//		return errors.New("all seats are taken, try later")
+//	seat, err := c.AcquireSeat(ctx, api.CheckoutRequest{LicenseKey: key, Feature: "cad"}, client.WaitForSeat())
+//	if err != nil {
+//		return err // no seat before ctx ended, license refused, or token forged
 //	}
 //	defer seat.Close(context.Background())
+//	v := client.NewValidator(seat)
 //	go func() {
-//		if err, ok := <-seat.Lost(); ok { // revoked, suspended, or unreachable past expires_at
-//			stopWork(err)
+//		for ev := range seat.Events() {
+//			log.Printf("seat %s (lease %s): %v", ev.State, ev.Lease.ID, ev.Err)
 //		}
 //	}()
+//	if v.Valid("cad") { // on every use, from memory
+//		render()
+//	}
 //
 // # Offline checks
 //
