@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tallyhq/tally/token"
 )
 
 // Defaults of Config.
@@ -32,6 +34,11 @@ type Config struct {
 	// RetryFor is the total time one call may spend retrying across nodes
 	// (default 15s). A negative value means one attempt, no retries.
 	RetryFor time.Duration
+	// TimeFloor, when set, is raised to the issue time of every lease token
+	// this client verifies (VerifyToken, and so every Seat's checkout and
+	// heartbeat), so that OfflineVerifier with the same floor refuses a
+	// token later if the machine's clock is turned back.
+	TimeFloor *token.TimeFloor
 }
 
 // Client talks to a Tally cluster. It is safe for concurrent use.
@@ -46,8 +53,9 @@ type Client struct {
 	// err is returned by every call of a client that could not be built
 	// (Node with a bad address).
 	err error
-	// keyring caches the cluster's token-signing keys (keys.go).
+	// keyring caches the cluster's token-signing keys (keyring.go).
 	keyring keyRing
+	floor   *token.TimeFloor
 }
 
 // New builds a Client from cfg.
@@ -73,6 +81,7 @@ func New(cfg Config) (*Client, error) {
 		hc:             cfg.HTTPClient,
 		requestTimeout: cfg.RequestTimeout,
 		retryFor:       cfg.RetryFor,
+		floor:          cfg.TimeFloor,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}

@@ -67,6 +67,12 @@ func (k *keyRing) verify(ctx context.Context, c *Client, tok string) (*token.Cla
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
+	if c.floor != nil {
+		// The floor guards offline checks; failing to raise it must not
+		// cost the app a seat it holds, and the floor refuses later if
+		// it cannot be read.
+		_ = c.floor.Observe(time.Unix(claims.IssuedAt, 0))
+	}
 	return claims, nil
 }
 

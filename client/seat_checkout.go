@@ -119,15 +119,19 @@ func gone(err error) bool {
 }
 
 // fillHolder fills the empty fields of h from this process and machine.
-// The machine is the host name for now; a hardware fingerprint would
-// survive a rename.
+// The machine is MachineFingerprint, as `tally checkout` uses, so a seat's
+// token passes the offline machine check on the machine that holds it.
 func fillHolder(h api.Holder) api.Holder {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "unknown-host"
 	}
 	if h.Machine == "" {
-		h.Machine = host
+		if fp, err := MachineFingerprint(); err == nil {
+			h.Machine = fp
+		} else {
+			h.Machine = host
+		}
 	}
 	if h.Hostname == "" {
 		h.Hostname = host

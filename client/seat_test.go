@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestSeatSurvivesNodeLossAndNewLeaderKey(t *testing.T) {
 		t.Fatalf("token signed by %s, want node 0's key", got)
 	}
 	h := seat.Lease().Holder
-	if h.Machine == "" || h.Hostname != h.Machine || h.Process == "" {
+	if fp, _ := MachineFingerprint(); h.Machine != fp || h.Hostname == "" || h.Process == "" {
 		t.Errorf("holder not filled in: %+v", h)
 	}
 	waitFor(t, eventTimeout, "two heartbeats through node 0", func() bool {
@@ -329,5 +330,39 @@ func TestSeatCloseChecksIn(t *testing.T) {
 	}
 	if n := fc.count("POST /v1/leases/L1/checkin"); n != 1 {
 		t.Errorf("second Close checked in again: %d", n)
+	}
+}
+
+// TestSeatRaisesTheTimeFloor: tokens the client verifies raise the floor,
+// so the offline check refuses the seat's own token once the clock is
+// turned back past the tolerance.
+func TestSeatRaisesTheTimeFloor(t *testing.T) {
+	fc := newFakeCluster(t, 1, 1, time.Minute)
+	floor, err := token.OpenTimeFloor(filepath.Join(t.TempDir(), "floor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{Addrs: fc.addrs(), TimeFloor: floor})
+	seat, err := c.AcquireSeat(context.Background(), cadRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seat.Close(context.Background())
+	iat := time.Unix(seat.Claims().IssuedAt, 0)
+	if !floor.Floor().Equal(iat) {
+		t.Fatalf("floor %v after checkout, want the token's iat %v", floor.Floor(), iat)
+	}
+	keys, err := KeySetOf(&api.JWKS{Keys: fc.jwks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := OfflineVerifier{Keys: keys, Machine: seat.Lease().Holder.Machine, Floor: floor, Tolerance: time.Minute}
+	v.Now = func() time.Time { return iat.Add(time.Second) }
+	if _, err := v.Verify(seat.Token()); err != nil {
+		t.Fatalf("offline check with the clock right: %v", err)
+	}
+	v.Now = func() time.Time { return iat.Add(-2 * time.Minute) }
+	if _, err := v.Verify(seat.Token()); !errors.Is(err, token.ErrClockRolledBack) {
+		t.Fatalf("offline check with the clock turned back: %v, want ErrClockRolledBack", err)
 	}
 }
