@@ -43,8 +43,8 @@ func (s *Server) checkout(r *request) (answer, error) {
 			return answer{}, err
 		}
 	}
-	if req.TTLSeconds < 0 {
-		return answer{}, invalid("ttl_seconds must not be negative")
+	if err := checkSeconds("ttl_seconds", req.TTLSeconds, false); err != nil {
+		return answer{}, err
 	}
 	res, err := s.cfg.Backend.Checkout(r.Context(), req)
 	s.metrics.checkouts.WithLabelValues(resultLabel(err)).Inc()
