@@ -5,7 +5,7 @@ BIN     := bin/tally
 # Packages with goroutines of their own run under the race detector.
 RACE_PKGS := ./api/... ./fsm/... ./token/... ./transport/... ./node/... ./client/... ./cmd/...
 
-.PHONY: all build run test vet fmt-check unit cluster-test chaos-pass chaos docker clean
+.PHONY: all build run test vet fmt-check unit cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
 
 all: build
 
@@ -15,7 +15,7 @@ build:
 run: build
 	./scripts/run-local.sh
 
-test: fmt-check vet unit cluster-test chaos-pass
+test: fmt-check vet unit fuzz-brief cluster-test chaos-pass
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -27,6 +27,17 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run 'Model|Check|Resolve' ./chaos/
+
+# Every Go fuzz target, found per package by scripts/fuzz.sh (nothing to
+# list here): make fuzz FUZZTIME=10m. The brief pass of make test gives each
+# target FUZZTIME_BRIEF from the committed seeds only (about 3 s a target).
+FUZZTIME       ?= 1m
+FUZZTIME_BRIEF ?= 2s
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+fuzz-brief:
+	GO=$(GO) FUZZTIME=$(FUZZTIME_BRIEF) FUZZCACHE=fresh ./scripts/fuzz.sh
 
 # The real binary as separate processes; the race detector would only slow
 # the binary under test, so it is off here.

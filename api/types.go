@@ -265,6 +265,9 @@ type (
 	}
 	AuditList struct {
 		Records []AuditRecord `json:"records"`
+		// NodeID names the node that answered: audit reads are served from
+		// the answering node's own copy of the chain.
+		NodeID string `json:"node_id,omitempty"`
 	}
 	MemberList struct {
 		Members []Member `json:"members"`

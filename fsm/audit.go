@@ -86,34 +86,48 @@ func encodeHolder(enc *msgpack.Encoder, h *Holder) error {
 	return nil
 }
 
-// VerifyChain recomputes every record's hash and checks that each links to
-// the one before it. records must be consecutive; the first may start
-// anywhere, but if its Index is 1 its PrevHash must be empty. It reports the
-// first broken link.
+// VerifyLink checks one link of the chain: rec's hash matches its contents
+// and, when prev (the record before it) is given, rec follows prev by index
+// and by prev_hash. With prev nil a record with Index 1 must have an empty
+// prev_hash. It is the one definition of a valid link, shared by
+// VerifyChain and by `tally audit verify`, which checks chains record by
+// record as it pages through them.
+func VerifyLink(prev, rec *AuditRecord) error {
+	if prev == nil {
+		if rec.Index == 1 && rec.PrevHash != "" {
+			return fmt.Errorf("audit record 1: prev_hash must be empty")
+		}
+	} else {
+		if rec.Index != prev.Index+1 {
+			return fmt.Errorf("audit record %d: follows record %d, want %d", rec.Index, prev.Index, prev.Index+1)
+		}
+		if rec.PrevHash != prev.Hash {
+			return fmt.Errorf("audit record %d: prev_hash does not match hash of record %d", rec.Index, prev.Index)
+		}
+	}
+	c := *rec
+	c.Hash = ""
+	want, err := recordHash(&c)
+	if err != nil {
+		return fmt.Errorf("audit record %d: %w", rec.Index, err)
+	}
+	if rec.Hash != want {
+		return fmt.Errorf("audit record %d: hash does not match its contents", rec.Index)
+	}
+	return nil
+}
+
+// VerifyChain checks that records are consecutive links (VerifyLink). The
+// first may start anywhere, but if its Index is 1 its PrevHash must be
+// empty. It reports the first broken link.
 func VerifyChain(records []AuditRecord) error {
 	for i := range records {
-		r := &records[i]
-		if i == 0 {
-			if r.Index == 1 && r.PrevHash != "" {
-				return fmt.Errorf("audit record 1: prev_hash must be empty")
-			}
-		} else {
-			p := &records[i-1]
-			if r.Index != p.Index+1 {
-				return fmt.Errorf("audit record %d: follows record %d, want %d", r.Index, p.Index, p.Index+1)
-			}
-			if r.PrevHash != p.Hash {
-				return fmt.Errorf("audit record %d: prev_hash does not match hash of record %d", r.Index, p.Index)
-			}
+		var prev *AuditRecord
+		if i > 0 {
+			prev = &records[i-1]
 		}
-		c := *r
-		c.Hash = ""
-		want, err := recordHash(&c)
-		if err != nil {
-			return fmt.Errorf("audit record %d: %w", r.Index, err)
-		}
-		if r.Hash != want {
-			return fmt.Errorf("audit record %d: hash does not match its contents", r.Index)
+		if err := VerifyLink(prev, &records[i]); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -75,7 +75,9 @@
 // order [index, time, type, license_id, lease_id, feature, holder (nil or
 // [machine, user, hostname, process]), detail, prev_hash], written field by
 // field so that fields added to AuditRecord never change old hashes.
-// VerifyChain recomputes it. All records are kept in memory for now.
+// VerifyLink checks one link and VerifyChain a run of them; `tally audit
+// verify` uses VerifyLink too, so there is one definition of a valid link.
+// All records are kept in memory for now.
 //
 // Snapshots. "TALLYSNAP", a version byte (1), then msgpack sections in
 // fixed order: products, policies, licenses, leases (with seat keys),

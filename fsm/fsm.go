@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -22,8 +23,13 @@ type FSM struct {
 
 var _ raft.FSM = (*FSM)(nil)
 
-// handler decodes one command body and applies it to the state.
-type handler func(s *state, body []byte) *Result
+// handler is one command type's entry in the dispatch table: decode reads
+// its body, apply changes the state. They are apart so that decoding can be
+// tested (and fuzzed) without Apply's panic.
+type handler struct {
+	decode func(body []byte) (timed, error)
+	apply  func(s *state, c timed) *Result
+}
 
 // New returns an empty state machine with its dispatch table.
 func New() *FSM {
@@ -63,21 +69,54 @@ func (c *RegisterKey) when() int64      { return c.Time }
 func (c *RotateKeys) when() int64       { return c.Time }
 func (c *RetireKey) when() int64        { return c.Time }
 
-// command adapts a typed applyX into a table entry: decode (a failure is a
-// bug and panics), advance the remembered windows to the command's time,
-// then apply.
+// command adapts a typed applyX into a table entry: decode the body into
+// its command type; apply advances the remembered windows to the command's
+// time, then applies.
 func command[C any, P interface {
 	*C
 	timed
 }](apply func(*state, P) *Result) handler {
-	return func(s *state, body []byte) *Result {
-		c := P(new(C))
-		if err := msgpack.Unmarshal(body, c); err != nil {
-			panic(fmt.Sprintf("fsm: cannot decode %T: %v", c, err))
-		}
-		s.tick(c.when())
-		return apply(s, c)
+	return handler{
+		decode: func(body []byte) (timed, error) {
+			c := P(new(C))
+			if err := msgpack.Unmarshal(body, c); err != nil {
+				return nil, fmt.Errorf("cannot decode %T: %w", c, err)
+			}
+			return c, nil
+		},
+		apply: func(s *state, c timed) *Result {
+			s.tick(c.when())
+			return apply(s, c.(P))
+		},
 	}
+}
+
+// errSkip is decode's answer for an unknown command marked with
+// IgnoreUnknownFlag: Apply skips it.
+var errSkip = errors.New("fsm: unknown command marked ignorable")
+
+// decode splits a log entry into its handler and decoded command. Every
+// error but errSkip is one Apply must panic on.
+func (f *FSM) decode(data []byte) (handler, timed, error) {
+	if len(data) == 0 {
+		return handler{}, nil, errors.New("empty log entry")
+	}
+	t := CommandType(data[0])
+	h, known := f.handlers[t&^IgnoreUnknownFlag]
+	if !known {
+		if t&IgnoreUnknownFlag != 0 {
+			return handler{}, nil, errSkip
+		}
+		return handler{}, nil, fmt.Errorf("unknown command type %d", t)
+	}
+	if len(data) < 2 || data[1] != commandVersion {
+		return handler{}, nil, fmt.Errorf("command type %d has unknown body version", t)
+	}
+	c, err := h.decode(data[2:])
+	if err != nil {
+		return handler{}, nil, err
+	}
+	return h, c, nil
 }
 
 // Apply applies one committed log entry. It returns a *Result for every
@@ -85,26 +124,19 @@ func command[C any, P interface {
 // unknown command marked with IgnoreUnknownFlag. Anything it cannot decode
 // panics: continuing would let this node's state diverge.
 func (f *FSM) Apply(l *raft.Log) interface{} {
-	if len(l.Data) == 0 {
-		panic("fsm: empty log entry")
+	h, c, err := f.decode(l.Data)
+	if errors.Is(err, errSkip) {
+		f.mu.Lock()
+		f.st.applied = l.Index
+		f.mu.Unlock()
+		return nil
 	}
-	t := CommandType(l.Data[0])
-	h, known := f.handlers[t&^IgnoreUnknownFlag]
-	if !known {
-		if t&IgnoreUnknownFlag != 0 {
-			f.mu.Lock()
-			f.st.applied = l.Index
-			f.mu.Unlock()
-			return nil
-		}
-		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", t, l.Index))
-	}
-	if len(l.Data) < 2 || l.Data[1] != commandVersion {
-		panic(fmt.Sprintf("fsm: command type %d at index %d has unknown body version", t, l.Index))
+	if err != nil {
+		panic(fmt.Sprintf("fsm: log entry %d: %v", l.Index, err))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	res := h(f.st, l.Data[2:])
+	res := h.apply(f.st, c)
 	f.st.applied = l.Index
 	return res
 }

@@ -12,7 +12,15 @@
 // and is not the leader answers 503 no_leader instead of forwarding again,
 // so a leadership change mid-flight costs one client retry, never a loop.
 //
-// Every body is capped at MaxBodyBytes (413 too_large). Admin and cluster
+// Reads are never forwarded: a stale read answers from the local state
+// machine, a linearizable one fetches the leader's read index and then
+// answers locally too. `tally audit verify` relies on this to read each
+// node's own copy of the audit chain.
+//
+// Every body is capped at MaxBodyBytes (413 too_large), must be exactly one
+// JSON value, and durations and times must fit the node's int64
+// nanoseconds (limits.go). Fuzz tests (fuzz_test.go) hold every decoded
+// body to this: no panic, never a 5xx, always a coded 4xx. Admin and cluster
 // endpoints need the bearer token, compared in constant time; client
 // endpoints carry the license key in the body and an unknown key is 401,
 // like a wrong token, so keys cannot be probed.

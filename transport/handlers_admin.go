@@ -91,14 +91,14 @@ func (s *Server) createPolicy(r *request) (answer, error) {
 	if err := checkFeatures(req.Features); err != nil {
 		return answer{}, err
 	}
-	if req.LeaseTTLSeconds <= 0 {
-		return answer{}, invalid("lease_ttl_seconds must be positive")
+	if err := checkSeconds("lease_ttl_seconds", req.LeaseTTLSeconds, true); err != nil {
+		return answer{}, err
 	}
 	if err := checkSeatRule(req.SeatRule); err != nil {
 		return answer{}, err
 	}
-	if req.MaxBorrowHours < 0 {
-		return answer{}, invalid("max_borrow_hours must not be negative")
+	if err := checkBorrowHours(req.MaxBorrowHours); err != nil {
+		return answer{}, err
 	}
 	return created(s.cfg.Backend.CreatePolicy(r.Context(), req))
 }
@@ -118,16 +118,20 @@ func (s *Server) updatePolicy(r *request) (answer, error) {
 			return answer{}, err
 		}
 	}
-	if req.LeaseTTLSeconds != nil && *req.LeaseTTLSeconds <= 0 {
-		return answer{}, invalid("lease_ttl_seconds must be positive")
+	if req.LeaseTTLSeconds != nil {
+		if err := checkSeconds("lease_ttl_seconds", *req.LeaseTTLSeconds, true); err != nil {
+			return answer{}, err
+		}
 	}
 	if req.SeatRule != nil {
 		if err := checkSeatRule(*req.SeatRule); err != nil {
 			return answer{}, err
 		}
 	}
-	if req.MaxBorrowHours != nil && *req.MaxBorrowHours < 0 {
-		return answer{}, invalid("max_borrow_hours must not be negative")
+	if req.MaxBorrowHours != nil {
+		if err := checkBorrowHours(*req.MaxBorrowHours); err != nil {
+			return answer{}, err
+		}
 	}
 	return ok(s.cfg.Backend.UpdatePolicy(r.Context(), r.PathValue("id"), req))
 }
@@ -158,6 +162,9 @@ func (s *Server) createLicense(r *request) (answer, error) {
 		return answer{}, err
 	}
 	if err := checkField("customer", req.Customer, true); err != nil {
+		return answer{}, err
+	}
+	if err := checkExpiry(req.ExpiresAt); err != nil {
 		return answer{}, err
 	}
 	if len(req.Metadata) > 64 {
@@ -241,7 +248,12 @@ func (s *Server) audit(r *request) (answer, error) {
 	}
 	limit = min(limit, maxAuditPage)
 	recs, err := s.cfg.Backend.Audit(r.Context(), after, limit, c)
-	return ok(api.AuditList{Records: nonNil(recs)}, err)
+	if err != nil {
+		return answer{}, err
+	}
+	// node_id lets `tally audit verify` check that each page came from the
+	// node it asked, not a neighbour behind a load balancer.
+	return ok(api.AuditList{Records: nonNil(recs), NodeID: s.cfg.Backend.Status(false).NodeID}, nil)
 }
 
 // nonNil makes empty lists encode as [] rather than null.

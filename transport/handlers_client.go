@@ -43,8 +43,8 @@ func (s *Server) checkout(r *request) (answer, error) {
 			return answer{}, err
 		}
 	}
-	if req.TTLSeconds < 0 {
-		return answer{}, invalid("ttl_seconds must not be negative")
+	if err := checkSeconds("ttl_seconds", req.TTLSeconds, false); err != nil {
+		return answer{}, err
 	}
 	if req.BorrowHours < 0 {
 		return answer{}, invalid("borrow_hours must not be negative")

@@ -154,7 +154,9 @@ func (r *request) decode(v any) error {
 	if err := dec.Decode(v); err != nil {
 		return api.Errorf(api.CodeInvalidRequest, "malformed JSON body: "+err.Error())
 	}
-	if dec.More() {
+	// Not dec.More(): it reports false before a stray '}' or ']', so
+	// `{} }` would pass (found by FuzzUpdatePolicyBody).
+	if len(bytes.TrimSpace(r.body[dec.InputOffset():])) > 0 {
 		return api.Errorf(api.CodeInvalidRequest, "trailing data after the JSON body")
 	}
 	return nil

@@ -31,7 +31,7 @@ to check seats out.`)
 	audit := group("audit", "Read the audit log",
 		`Every license event (provision, change, checkout, deny, checkin, expire,
 revoke) is an audit record, hash-chained and replicated on every node.`)
-	audit.AddCommand(auditListCmd(a))
+	audit.AddCommand(auditListCmd(a), auditVerifyCmd(a), auditExportCmd(a))
 
 	for _, c := range []*cobra.Command{license, lease, audit} {
 		c.GroupID = "admin"

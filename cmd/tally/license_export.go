@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -63,7 +62,7 @@ The file goes to stdout, or to FILE with -o (written whole or not at all).`,
 				_, err := io.WriteString(a.stdout, out.LicenseFile)
 				return err
 			}
-			if err := writeFileAtomic(output, []byte(out.LicenseFile), 0o644); err != nil {
+			if err := writeBytesAtomic(output, []byte(out.LicenseFile), 0o644); err != nil {
 				return err
 			}
 			return a.emit(out, func(w io.Writer) {
@@ -111,26 +110,16 @@ func defaultMachine() string {
 	return host
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place, so path is never half-written.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tally-*")
-	if err != nil {
+// writeBytesAtomic writes data with mode perm through writeFileAtomic, so
+// path is never half-written.
+func writeBytesAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, func(w io.Writer) error {
+		if f, ok := w.(*os.File); ok {
+			if err := f.Chmod(perm); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(data)
 		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	return err
+	})
 }

@@ -112,7 +112,7 @@ func (a *app) verifyKeys(cmd *cobra.Command, keysFile, saveKeys string) (token.K
 	}
 	if saveKeys != "" {
 		data, _ := json.MarshalIndent(jwks, "", "  ") // plain strings always encode
-		if err := writeFileAtomic(saveKeys, append(data, '\n'), 0o644); err != nil {
+		if err := writeBytesAtomic(saveKeys, append(data, '\n'), 0o644); err != nil {
 			return nil, fmt.Errorf("save keys: %w", err)
 		}
 		fmt.Fprintf(a.stderr, "Saved %d public key(s) to %s\n", len(jwks.Keys), saveKeys)
