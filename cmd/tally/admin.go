@@ -52,30 +52,19 @@ func productCreateCmd(a *app) *cobra.Command {
 }
 
 func productListCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
+	return listCmd(a, &cobra.Command{
 		Use:     "list",
 		Short:   "List products",
 		Example: `  tally product list`,
 		Args:    args(cobra.NoArgs),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		list, err := c.Products(cmd.Context(), readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(list, func(w io.Writer) {
+	},
+		(*client.Client).Products,
+		func(w io.Writer, list *api.ProductList) {
 			row(w, "ID", "NAME", "CREATED")
 			for _, p := range list.Products {
 				row(w, p.ID, p.Name, fmtTime(p.CreatedAt))
 			}
 		})
-	}
-	return cmd
 }
 
 func productShowCmd(a *app) *cobra.Command {
@@ -105,6 +94,26 @@ func showCmd[T any](a *app, short, example string,
 			return err
 		}
 		v, err := get(c, cmd.Context(), argv[0], readOpts(consistency)...)
+		if err != nil {
+			return err
+		}
+		return a.emit(v, func(w io.Writer) { print(w, v) })
+	}
+	return cmd
+}
+
+// listCmd completes cmd into a list command: one read, printed as a table
+// for people or as the API object with --json.
+func listCmd[T any](a *app, cmd *cobra.Command,
+	list func(*client.Client, context.Context, ...client.ReadOption) (*T, error),
+	print func(io.Writer, *T)) *cobra.Command {
+	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		v, err := list(c, cmd.Context(), readOpts(consistency)...)
 		if err != nil {
 			return err
 		}
@@ -195,31 +204,20 @@ func printPolicy(w io.Writer, p *api.Policy) {
 }
 
 func policyListCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
+	return listCmd(a, &cobra.Command{
 		Use:     "list",
 		Short:   "List policies",
 		Example: `  tally policy list`,
 		Args:    args(cobra.NoArgs),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		list, err := c.Policies(cmd.Context(), readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(list, func(w io.Writer) {
+	},
+		(*client.Client).Policies,
+		func(w io.Writer, list *api.PolicyList) {
 			row(w, "ID", "PRODUCT", "NAME", "FEATURES", "TTL", "SEAT_RULE")
 			for _, p := range list.Policies {
 				row(w, p.ID, p.ProductID, p.Name, formatFeatures(p.Features),
 					time.Duration(p.LeaseTTLSeconds)*time.Second, p.SeatRule)
 			}
 		})
-	}
-	return cmd
 }
 
 func policyShowCmd(a *app) *cobra.Command {

@@ -5,6 +5,9 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/client"
 )
 
 // addKeyCommands adds `tally keys`: the token-signing key lifecycle.
@@ -36,7 +39,7 @@ A key of the current epoch cannot be retired (key_in_use): rotate first.`)
 }
 
 func keysListCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
+	return listCmd(a, &cobra.Command{
 		Use:   "list",
 		Short: "List signing keys with their node, epoch and status",
 		Long: `List every signing key the cluster knows: its kid, the node that holds its
@@ -46,18 +49,9 @@ it signed verify) or retired (no longer served).`,
 		Example: `  tally keys list
   tally keys list --json`,
 		Args: args(cobra.NoArgs),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		list, err := c.SigningKeys(cmd.Context(), readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(list, func(w io.Writer) {
+	},
+		(*client.Client).SigningKeys,
+		func(w io.Writer, list *api.SigningKeyList) {
 			row(w, "KID", "NODE", "EPOCH", "STATUS", "ADDED", "RETIRED")
 			for _, k := range list.Keys {
 				retired := "-"
@@ -68,8 +62,6 @@ it signed verify) or retired (no longer served).`,
 			}
 			fmt.Fprintf(w, "current epoch: %d\n", list.Epoch)
 		})
-	}
-	return cmd
 }
 
 func keysRotateCmd(a *app) *cobra.Command {

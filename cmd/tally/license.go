@@ -81,30 +81,19 @@ time or a date (midnight UTC); without it the license does not expire.`,
 }
 
 func licenseListCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
+	return listCmd(a, &cobra.Command{
 		Use:     "list",
 		Short:   "List licenses with their live seat usage",
 		Example: `  tally license list`,
 		Args:    args(cobra.NoArgs),
-	}
-	consistency := consistencyFlag(cmd, "stale or linearizable (default)")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		list, err := c.Licenses(cmd.Context(), readOpts(consistency)...)
-		if err != nil {
-			return err
-		}
-		return a.emit(list, func(w io.Writer) {
+	},
+		(*client.Client).Licenses,
+		func(w io.Writer, list *api.LicenseList) {
 			row(w, "ID", "CUSTOMER", "POLICY", "STATUS", "EXPIRES", "SEATS")
 			for _, l := range list.Licenses {
 				row(w, l.ID, l.Customer, l.PolicyID, l.Status, fmtTimePtr(l.ExpiresAt), fmtSeats(l.Seats))
 			}
 		})
-	}
-	return cmd
 }
 
 func printLicense(w io.Writer, l *api.License) {
