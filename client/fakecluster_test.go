@@ -3,8 +3,6 @@ package client
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -274,14 +272,9 @@ func (fc *fakeCluster) answer(w http.ResponseWriter, l api.Lease) {
 // kidOf returns the key id in a token's header.
 func kidOf(t *testing.T, tok string) string {
 	t.Helper()
-	head, _, _ := strings.Cut(tok, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(head)
+	kid, err := token.KeyIDOfToken(tok)
 	if err != nil {
-		t.Fatalf("token header: %v", err)
+		t.Fatal(err)
 	}
-	var h struct{ Kid string }
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatalf("token header: %v", err)
-	}
-	return h.Kid
+	return kid
 }

@@ -2,9 +2,6 @@ package clustertest_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +9,7 @@ import (
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
 	clustertest "github.com/tallyhq/tally/cluster-test"
+	"github.com/tallyhq/tally/token"
 )
 
 // TestSeatHoldsThroughLeaderKill holds a seat with the SDK's Seat while the
@@ -144,16 +142,9 @@ func TestSeatHoldsThroughLeaderKill(t *testing.T) {
 // tokenKid is the key id in a token's header.
 func tokenKid(t *testing.T, tok string) string {
 	t.Helper()
-	head, _, _ := strings.Cut(tok, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(head)
+	kid, err := token.KeyIDOfToken(tok)
 	if err != nil {
-		t.Fatalf("token header: %v", err)
+		t.Fatal(err)
 	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatalf("token header: %v", err)
-	}
-	return h.Kid
+	return kid
 }

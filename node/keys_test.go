@@ -2,13 +2,10 @@ package node_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,18 +108,11 @@ func keySet(t *testing.T, cl *client.Client) token.KeySet {
 // kidOf reads the kid from a token's header.
 func kidOf(t *testing.T, tok string) string {
 	t.Helper()
-	head, _, _ := strings.Cut(tok, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(head)
+	kid, err := token.KeyIDOfToken(tok)
 	if err != nil {
-		t.Fatalf("token header: %v", err)
+		t.Fatal(err)
 	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatalf("token header: %v", err)
-	}
-	return h.Kid
+	return kid
 }
 
 func keysByKID(t *testing.T, cl *client.Client) (map[string]api.SigningKey, uint64) {

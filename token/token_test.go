@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -388,6 +389,22 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if _, err := Verify(tok, ks, now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestKeyIDOfToken(t *testing.T) {
+	s := NewSigner(testKey(7))
+	tok, err := s.Sign(Claims{Subject: "l", ExpiresAt: 2e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid, err := KeyIDOfToken(tok); err != nil || kid != s.KeyID() {
+		t.Fatalf("KeyIDOfToken = %q, %v; want %q", kid, err, s.KeyID())
+	}
+	for _, bad := range []string{"", "nodot", "!!!.x.y", b64.EncodeToString([]byte(`{"alg":"EdDSA"}`)) + ".x.y"} {
+		if _, err := KeyIDOfToken(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("KeyIDOfToken(%q): %v, want ErrMalformed", bad, err)
 		}
 	}
 }

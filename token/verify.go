@@ -190,3 +190,23 @@ func checkHeader(b []byte, wantTyp string) (kid string, err error) {
 	}
 	return kid, nil
 }
+
+// KeyIDOfToken returns the kid in tok's header without verifying anything:
+// for choosing which key set to fetch and for diagnostics, never for trust.
+func KeyIDOfToken(tok string) (string, error) {
+	head, _, ok := strings.Cut(tok, ".")
+	if !ok {
+		return "", fmt.Errorf("%w: no header", ErrMalformed)
+	}
+	raw, err := decodePart(head)
+	if err != nil {
+		return "", fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	var h struct {
+		Kid *string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil || h.Kid == nil {
+		return "", fmt.Errorf("%w: header has no string kid", ErrMalformed)
+	}
+	return *h.Kid, nil
+}
