@@ -5,6 +5,7 @@
 # from the kill to the answer. The killed node is restarted between trials.
 #
 #   scripts/measure-failover.sh [PROFILE] [TRIALS]     # PROFILE: default | lan
+#   AGENT_ARGS="--heartbeat-timeout 300ms" scripts/measure-failover.sh   # try other timings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${1:-default}
@@ -19,7 +20,7 @@ start() { # start node i
   "$BIN" agent --node-id "n$i" --data-dir "$DIR/n$i" --http-addr "127.0.0.1:711$i" \
     --raft-addr "127.0.0.1:721$i" --gossip-addr "127.0.0.1:731$i" --bootstrap-expect 3 \
     --join 127.0.0.1:7311 --join 127.0.0.1:7312 --join 127.0.0.1:7313 \
-    --admin-token-file "$DIR/token" --raft-profile "$PROFILE" --log-level error 2>>"$DIR/agents.log" &
+    --admin-token-file "$DIR/token" --raft-profile "$PROFILE" ${AGENT_ARGS:-} --log-level error 2>>"$DIR/agents.log" &
   pids[$i]=$!
 }
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"; }

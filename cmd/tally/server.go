@@ -41,6 +41,7 @@ type agentFlags struct {
 	adminTokenFile, clusterName, logLevel, profile  string
 	snapshotThreshold, trailingLogs                 uint64
 	snapshotInterval                                time.Duration
+	heartbeatTimeout, electionTimeout               time.Duration
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -60,6 +61,8 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.Uint64Var(&f.snapshotThreshold, "snapshot-threshold", def.SnapshotThreshold, "log entries between snapshots")
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", def.SnapshotInterval, "how often to check whether a snapshot is due")
 	fl.Uint64Var(&f.trailingLogs, "trailing-logs", def.TrailingLogs, "log entries kept after a snapshot, so a briefly lagging follower needs no snapshot install")
+	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 0, "how long a follower waits for the leader before calling an election (default: from --raft-profile)")
+	fl.DurationVar(&f.electionTimeout, "election-timeout", 0, "how long a candidate waits for votes before trying again (default: from --raft-profile)")
 }
 
 func (f *agentFlags) config(logger *slog.Logger, reg prometheus.Registerer) (*node.Config, error) {
@@ -93,6 +96,14 @@ func (f *agentFlags) config(logger *slog.Logger, reg prometheus.Registerer) (*no
 		node.LANProfile(c)
 	default:
 		return nil, fmt.Errorf("--raft-profile must be default or lan, not %q", f.profile)
+	}
+	if f.heartbeatTimeout > 0 {
+		c.HeartbeatTimeout = f.heartbeatTimeout
+		// The leader lease must stay below the heartbeat timeout.
+		c.LeaderLeaseTimeout = min(c.LeaderLeaseTimeout, f.heartbeatTimeout/2)
+	}
+	if f.electionTimeout > 0 {
+		c.ElectionTimeout = f.electionTimeout
 	}
 	return c, c.Validate()
 }
