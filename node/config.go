@@ -65,8 +65,8 @@ type Config struct {
 func DefaultConfig() *Config {
 	return &Config{
 		ClusterName:        "tally",
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
+		HeartbeatTimeout:   400 * time.Millisecond,
+		ElectionTimeout:    400 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      10 * time.Millisecond,
 		SnapshotThreshold:  8192,
