@@ -21,9 +21,11 @@ func TestHistogramQuantilesMatchSortedOracle(t *testing.T) {
 	dists := map[string]func() time.Duration{
 		"uniform 0-10ms": func() time.Duration { return time.Duration(r.Int64N(int64(10 * time.Millisecond))) },
 		"lognormal":      func() time.Duration { return time.Duration(math.Exp(r.NormFloat64()*1.5 + 13)) },
-		"bimodal":        func() time.Duration { return []time.Duration{200 * time.Microsecond, 40 * time.Millisecond}[r.IntN(2)] + time.Duration(r.IntN(1000)) },
-		"tiny values":    func() time.Duration { return time.Duration(r.IntN(300)) },
-		"beyond range":   func() time.Duration { return time.Duration(r.Int64N(int64(5 * time.Minute))) },
+		"bimodal": func() time.Duration {
+			return []time.Duration{200 * time.Microsecond, 40 * time.Millisecond}[r.IntN(2)] + time.Duration(r.IntN(1000))
+		},
+		"tiny values":  func() time.Duration { return time.Duration(r.IntN(300)) },
+		"beyond range": func() time.Duration { return time.Duration(r.Int64N(int64(5 * time.Minute))) },
 	}
 	for name, gen := range dists {
 		t.Run(name, func(t *testing.T) {
