@@ -47,7 +47,7 @@ func desktops(ctx context.Context, e *env) (*Report, error) {
 		co  string // checkin URL
 	}
 	desks := make([]desk, n)
-	checkout, checkin := NewOp("checkout"), NewOp("checkin")
+	checkout := NewOp("checkout")
 
 	// Take every seat first, C at a time.
 	p := startProgress(o.Progress, o.TTY, "desktops: checking out", nil, checkout)
@@ -117,6 +117,7 @@ func desktops(ctx context.Context, e *env) (*Report, error) {
 	after := e.leaderSample(ctx)
 
 	// Give the seats back.
+	checkin := NewOp("checkin")
 	_ = forEach(ctx, n, clients, func(ctx context.Context, j int) error {
 		if d := desks[j]; d.co != "" {
 			var b wbuf

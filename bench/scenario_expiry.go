@@ -50,20 +50,26 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	baseline, during, checkin := NewOp("checkout_baseline"), NewOp("checkout_during_expiry"), NewOp("checkin")
 	var cur atomic.Pointer[Op]
 	cur.Store(baseline)
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
+	// Storing nil in cur stops it; requests in flight then finish, so each
+	// one the cluster answered is counted.
 	var wg sync.WaitGroup
+	stopLoad := func() { cur.Store(nil); wg.Wait() }
+	defer stopLoad()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runWorkers(loadCtx, clients, func(ctx context.Context, w int) {
+		runWorkers(ctx, clients, func(ctx context.Context, w int) {
 			lic := steady.licenses[0]
 			tpl := newCheckoutTemplate(lic.Key, e.prefix+"-steady"+strconv.Itoa(w), strconv.Itoa(w), e.prefix+"-steady"+strconv.Itoa(w), 0)
 			steadyLoop(ctx, e.d, targets[w%len(targets)], tpl, keyBody(lic.Key), &cur, checkin)
 		})
 	}()
 
-	// Take the M leases as fast as the cluster gives them.
+	// A moment of steady load alone, then take the M leases as fast as the
+	// cluster gives them.
+	if err := sleepCtx(ctx, o.pickDur(time.Second, 500*time.Millisecond)); err != nil {
+		return nil, err
+	}
 	take := NewOp("storm_checkout")
 	var firstAt, lastAt atomic.Int64
 	p := startProgress(o.Progress, o.TTY, "expiry-storm: taking leases", nil, take, baseline)
@@ -85,8 +91,6 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	p.Stop()
 	take.Stop()
 	if take.OK() == 0 {
-		stopLoad()
-		wg.Wait()
 		return nil, fmt.Errorf("no storm lease was taken: %v", take.ErrorCodes())
 	}
 	last := time.Unix(0, lastAt.Load())
@@ -101,10 +105,8 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	cur.Store(during)
 	baseline.Stop()
 	freeAt, err := e.waitFree(ctx, lic.Key, &inUse, last.Add(ttl+time.Minute))
-	cur.Store(nil)
 	during.Stop()
 	stopLoad()
-	wg.Wait()
 	p.Stop()
 	r.finish(take, baseline, during, checkin)
 	if err != nil {
@@ -113,7 +115,8 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	r.result("all_free_after", ms(freeAt.Sub(last)), "ms", "from the last storm checkout's answer until validate showed no seat in use")
 	r.result("beyond_ttl", ms(freeAt.Sub(last)-ttl), "ms", "all_free_after minus the TTL: reaping and polling delay")
 	if during.OK() > 0 {
-		r.result("checkout_p99_during_expiry", ms(during.Histogram().Quantile(0.99)), "ms", "")
+		r.result("checkout_p99_during_expiry", ms(during.Histogram().Quantile(0.99)), "ms",
+			fmt.Sprintf("of %d checkouts between the first lease falling due and the last seat free", during.OK()))
 	}
 	return r, nil
 }
@@ -141,10 +144,8 @@ func steadyLoop(ctx context.Context, d *driver, base string, tpl checkoutTemplat
 			pauseAfter(ctx, code)
 			continue
 		}
-		// The checkin finishes even when the load is being stopped, so no
-		// seat of the steady license is left held.
 		t1 := time.Now()
-		checkin.Done(t1, d.send(context.WithoutCancel(ctx), http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, &b))
+		checkin.Done(t1, d.send(ctx, http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, &b))
 	}
 }
 

@@ -40,6 +40,11 @@ func validate(ctx context.Context, e *env) (*Report, error) {
 		return nil, err
 	}
 	r.param("node", targets[0])
+	// A follower answers a stale read from what it has applied: wait until
+	// it has the new license, or the first requests would count as 401s.
+	if err := e.waitKnown(ctx, targets[0], fx.licenses[0].Key); err != nil {
+		return nil, err
+	}
 	body := []byte(`{"license_key":` + jq(fx.licenses[0].Key) + `,"feature":"` + benchFeature + `"}`)
 	op := NewOp("validate")
 	p := startProgress(o.Progress, o.TTY, "validate "+consistency, nil, op)
@@ -60,4 +65,23 @@ func validate(ctx context.Context, e *env) (*Report, error) {
 	p.Stop()
 	r.finish(op)
 	return r, nil
+}
+
+// waitKnown polls a stale validate of key on the node at base until it
+// answers valid, for at most 10 s.
+func (e *env) waitKnown(ctx context.Context, base, key string) error {
+	n := e.admin.Node(base)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := n.Validate(ctx, api.ValidateRequest{LicenseKey: key, Feature: benchFeature}, api.ConsistencyStale)
+		if err == nil && res.Valid {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not know the new license after 10 s: %v", base, err)
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
