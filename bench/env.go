@@ -133,7 +133,11 @@ func (e *env) provision(ctx context.Context, name string, seats int, ttl time.Du
 			return nil, fmt.Errorf("provision: create product: %w", err)
 		}
 		e.product = p.ID
-		e.logf("provisioning on product %q (every policy and license bench makes is named %s-*; the API has no delete, so they stay)", e.prefix, e.prefix)
+		if e.opts.Local != nil {
+			e.logf("provisioning on product %q", e.prefix)
+		} else {
+			e.logf("provisioning on product %q (every policy and license bench makes is named %s-*; the API has no delete, so they stay)", e.prefix, e.prefix)
+		}
 	}
 	feat := api.Feature{Name: benchFeature}
 	if seats > 0 {
