@@ -80,6 +80,9 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, argv []string) error {
 	if !bench.Known(name) {
 		return usagef("unknown scenario %q; see tally bench --help", name)
 	}
+	if f.local != 0 && f.local != 1 && f.local != 3 && f.local != 5 {
+		return usagef("--local takes 1, 3 or 5 nodes, not %d", f.local)
+	}
 	if f.profile != "default" && f.profile != "lan" {
 		return usagef("--raft-profile must be default or lan, not %q", f.profile)
 	}

@@ -37,6 +37,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "expiry-storm", "--token", "t", "--ttl", "500ms"}, "--ttl must be at least 1s"},
 		{[]string{"bench", "checkout-storm", "--token", "t", "--clients", "-1"}, "--clients must not be negative"},
 		{[]string{"bench", "--local", "3", "--raft-profile", "wan"}, "--raft-profile must be default or lan"},
+		{[]string{"bench", "--local", "2"}, "--local takes 1, 3 or 5 nodes"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, tt.args...)
