@@ -90,6 +90,7 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addOfflineCommands(root, a)
 	addClusterCommands(root, a)
 	addServerCommands(root)
+	addBenchCommand(root, a)
 	annotateEnv(root)
 	return root
 }

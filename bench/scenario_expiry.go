@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// expiryStorm: M leases with a short TTL are taken at once and never
+// heartbeated, so they all fall due together, while C clients keep
+// checking out and in on another license. It reports how long until all M
+// seats are free again (polled with linearizable validations) and the
+// checkout latency while the leader reaps them.
+func expiryStorm(ctx context.Context, e *env) (*Report, error) {
+	o := e.opts
+	m := orDefault(o.Leases, o.pick(200, 100))
+	ttl := orDefault(o.TTL, 2*time.Second)
+	if ttl < time.Second {
+		return nil, fmt.Errorf("--ttl must be at least 1s, got %s", ttl)
+	}
+	ttl = ttl.Round(time.Second) // the API takes whole seconds
+	clients := orDefault(o.Clients, o.pick(8, 4))
+	r := newReport("expiry-storm", e.target)
+	r.param("leases", m)
+	r.param("ttl", ttl)
+	r.param("clients", clients)
+	r.param("node", orDefault(o.Node, "all"))
+
+	storm, err := e.provision(ctx, "expiry", m, ttl, 1)
+	if err != nil {
+		return nil, err
+	}
+	steady, err := e.provision(ctx, "expiry-steady", clients, time.Minute, 1)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := e.targets(ctx, o.Node)
+	if err != nil {
+		return nil, err
+	}
+
+	// The steady load runs from the start until all M seats are free; its
+	// checkouts count as "during" once the first storm lease is due.
+	baseline, during, checkin := NewOp("checkout_baseline"), NewOp("checkout_during_expiry"), NewOp("checkin")
+	var cur atomic.Pointer[Op]
+	cur.Store(baseline)
+	// Storing nil in cur stops it; requests in flight then finish, so each
+	// one the cluster answered is counted.
+	var wg sync.WaitGroup
+	stopLoad := func() { cur.Store(nil); wg.Wait() }
+	defer stopLoad()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runWorkers(ctx, clients, func(ctx context.Context, w int) {
+			lic := steady.licenses[0]
+			tpl := newCheckoutTemplate(lic.Key, e.prefix+"-steady"+strconv.Itoa(w), strconv.Itoa(w), e.prefix+"-steady"+strconv.Itoa(w), 0)
+			steadyLoop(ctx, e.d, targets[w%len(targets)], tpl, keyBody(lic.Key), &cur, checkin)
+		})
+	}()
+
+	// A moment of steady load alone, then take the M leases as fast as the
+	// cluster gives them.
+	if err := sleepCtx(ctx, o.pickDur(time.Second, 500*time.Millisecond)); err != nil {
+		return nil, err
+	}
+	take := NewOp("storm_checkout")
+	var firstAt, lastAt atomic.Int64
+	p := startProgress(o.Progress, o.TTY, "expiry-storm: taking leases", nil, take, baseline)
+	lic := storm.licenses[0]
+	_ = forEach(ctx, m, max(clients*4, 32), func(ctx context.Context, j int) error {
+		var b wbuf
+		tpl := newCheckoutTemplate(lic.Key, e.prefix+"-storm"+strconv.Itoa(j), "1", e.prefix+"-storm", 0)
+		b.req = tpl.build(nil, int64(j))
+		t0 := time.Now()
+		code := e.d.send(ctx, http.MethodPost, targets[j%len(targets)]+"/v1/checkout", b.req, false, &b)
+		take.Done(t0, code)
+		if code == "" {
+			now := time.Now().UnixNano()
+			firstAt.CompareAndSwap(0, now)
+			storeMax(&lastAt, now)
+		}
+		return nil
+	})
+	p.Stop()
+	take.Stop()
+	if take.OK() == 0 {
+		return nil, fmt.Errorf("no storm lease was taken: %v", take.ErrorCodes())
+	}
+	last := time.Unix(0, lastAt.Load())
+
+	// Wait for the first lease to fall due, then poll until all are free.
+	var inUse atomic.Int64
+	inUse.Store(take.OK())
+	p = startProgress(o.Progress, o.TTY, "expiry-storm: waiting for expiry", func() string {
+		return fmt.Sprintf("storm seats in use %d", inUse.Load())
+	}, baseline, during)
+	_ = sleepCtx(ctx, time.Until(time.Unix(0, firstAt.Load()).Add(ttl)))
+	cur.Store(during)
+	baseline.Stop()
+	freeAt, err := e.waitFree(ctx, lic.Key, &inUse, last.Add(ttl+time.Minute))
+	during.Stop()
+	stopLoad()
+	p.Stop()
+	r.finish(take, baseline, during, checkin)
+	if err != nil {
+		return r, err
+	}
+	r.result("all_free_after", ms(freeAt.Sub(last)), "ms", "from the last storm checkout's answer until validate showed no seat in use")
+	r.result("beyond_ttl", ms(freeAt.Sub(last)-ttl), "ms", "all_free_after minus the TTL: reaping and polling delay")
+	if during.OK() > 0 {
+		r.result("checkout_p99_during_expiry", ms(during.Histogram().Quantile(0.99)), "ms",
+			fmt.Sprintf("of %d checkouts between the first lease falling due and the last seat free", during.OK()))
+	}
+	return r, nil
+}
+
+// steadyLoop cycles a seat like checkout-storm, counting each checkout in
+// the Op cur points to at the time it was sent; nil stops it.
+func steadyLoop(ctx context.Context, d *driver, base string, tpl checkoutTemplate, key []byte, cur *atomic.Pointer[Op], checkin *Op) {
+	var b wbuf
+	for n := int64(0); ctx.Err() == nil; n++ {
+		op := cur.Load()
+		if op == nil {
+			return
+		}
+		b.req = tpl.build(b.req[:0], n)
+		t0 := time.Now()
+		code := d.send(ctx, http.MethodPost, base+"/v1/checkout", b.req, false, &b)
+		id := ""
+		if code == "" {
+			if id = jsonString(b.resp, "id"); id == "" {
+				code = codeBadAnswer
+			}
+		}
+		op.Done(t0, code)
+		if id == "" {
+			pauseAfter(ctx, code)
+			continue
+		}
+		t1 := time.Now()
+		checkin.Done(t1, d.send(ctx, http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, &b))
+	}
+}
+
+// waitFree polls linearizable validations of key until the bench feature
+// has no seat in use, and returns when it saw that.
+func (e *env) waitFree(ctx context.Context, key string, inUse *atomic.Int64, deadline time.Time) (time.Time, error) {
+	for {
+		res, err := e.admin.Validate(ctx, api.ValidateRequest{LicenseKey: key, Feature: benchFeature}, api.ConsistencyLinearizable)
+		now := time.Now()
+		if err == nil {
+			n := res.Seats[benchFeature].InUse
+			inUse.Store(int64(n))
+			if n == 0 {
+				return now, nil
+			}
+		}
+		if now.After(deadline) {
+			return now, fmt.Errorf("storm seats still in use at the deadline (%d; last error %v)", inUse.Load(), err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return now, err
+		}
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
