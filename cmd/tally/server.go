@@ -42,6 +42,7 @@ type agentFlags struct {
 	snapshotThreshold, trailingLogs                 uint64
 	snapshotInterval                                time.Duration
 	heartbeatTimeout, electionTimeout               time.Duration
+	pprofAddr                                       string
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -62,6 +63,7 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", def.SnapshotInterval, "how often to check whether a snapshot is due")
 	fl.Uint64Var(&f.trailingLogs, "trailing-logs", def.TrailingLogs, "log entries kept after a snapshot, so a briefly lagging follower needs no snapshot install")
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 0, "how long a follower waits for the leader before calling an election (default: from --raft-profile)")
+	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof/ profiles on this address (off by default; bind it to localhost)")
 	fl.DurationVar(&f.electionTimeout, "election-timeout", 0, "how long a candidate waits for votes before trying again (default: from --raft-profile)")
 }
 
@@ -172,6 +174,12 @@ func runAgent(ctx context.Context, f *agentFlags, ready func(httpAddr, adminToke
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if f.pprofAddr != "" {
+		// Profiles only on their own listener, never on the API's.
+		go func() {
+			logger.Warn("pprof server stopped", "err", http.ListenAndServe(f.pprofAddr, pprofMux()))
+		}()
+	}
 	logger.Info("tally agent started", "node", cfg.NodeID, "http", cfg.HTTPAddr, "raft", n.RaftAddr(),
 		"gossip", n.GossipAddr(), "data_dir", cfg.DataDir, "admin_token_file", f.adminTokenFile)
 	if ready != nil {
