@@ -26,8 +26,9 @@ import (
 // fsync). Production timings (DefaultConfig), gossip on the local
 // profile so the node starts fast. They run with -bench only.
 
-// benchNode is one node with its HTTP API and a license on it whose cad
-// feature has 256 seats (a hot license) and whose viewer is uncounted.
+// benchNode is the leader of an in-process cluster with its HTTP API, and
+// a license whose cad feature has 256 seats (a hot license) and whose
+// viewer is uncounted.
 type benchNode struct {
 	n   *node.Node
 	srv *httptest.Server
@@ -35,7 +36,11 @@ type benchNode struct {
 	hc  *http.Client
 }
 
-func newBenchNode(b *testing.B) *benchNode {
+func newBenchNode(b *testing.B) *benchNode { return newBenchCluster(b, 1) }
+
+// newBenchCluster starts size nodes over loopback TCP (Raft, gossip and
+// HTTP), waits for a ready leader and provisions the license through it.
+func newBenchCluster(b *testing.B, size int) *benchNode {
 	b.Helper()
 	addr := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,32 +50,50 @@ func newBenchNode(b *testing.B) *benchNode {
 		defer l.Close()
 		return l.Addr().String()
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := node.DefaultConfig()
-	cfg.NodeID, cfg.DataDir, cfg.ClusterToken = "n1", filepath.Join(b.TempDir(), "data"), testToken
-	cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = srv.Listener.Addr().String(), addr(), addr()
-	cfg.BootstrapExpect, cfg.GossipProfile = 1, "local"
-	n, err := node.New(cfg)
-	if err != nil {
-		b.Fatal(err)
+	cfgs := make([]*node.Config, size)
+	srvs := make([]*httptest.Server, size)
+	for i := range cfgs {
+		srvs[i] = httptest.NewUnstartedServer(nil)
+		cfg := node.DefaultConfig()
+		cfg.NodeID, cfg.DataDir, cfg.ClusterToken = fmt.Sprintf("n%d", i+1), filepath.Join(b.TempDir(), "data"), testToken
+		cfg.HTTPAddr, cfg.RaftAddr, cfg.GossipAddr = srvs[i].Listener.Addr().String(), addr(), addr()
+		cfg.BootstrapExpect, cfg.GossipProfile = size, "local"
+		cfgs[i] = cfg
 	}
-	srv.Config.Handler = transport.NewServer(transport.Config{Backend: n, AdminToken: testToken})
-	srv.Start()
-	b.Cleanup(func() {
-		srv.Close()
-		n.Kill()
-	})
-	ctx := context.Background()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := n.ReadIndex(ctx); err == nil {
-			break
+	nodes := make([]*node.Node, size)
+	for i, cfg := range cfgs {
+		for j, other := range cfgs {
+			if j != i {
+				cfg.Join = append(cfg.Join, other.GossipAddr)
+			}
 		}
-		if time.Now().After(deadline) {
-			b.Fatal("the node did not become a ready leader")
+		n, err := node.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes[i] = n
+		srvs[i].Config.Handler = transport.NewServer(transport.Config{Backend: n, AdminToken: testToken})
+		srvs[i].Start()
+		b.Cleanup(func() {
+			srvs[i].Close()
+			n.Kill()
+		})
+	}
+	ctx := context.Background()
+	leader := -1
+	deadline := time.Now().Add(30 * time.Second)
+	for leader < 0 {
+		for i, n := range nodes {
+			if _, err := n.ReadIndex(ctx); err == nil {
+				leader = i
+			}
+		}
+		if leader < 0 && time.Now().After(deadline) {
+			b.Fatal("no ready leader")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	n := nodes[leader]
 	p, err := n.CreateProduct(ctx, api.CreateProductRequest{Name: "CAD"})
 	if err != nil {
 		b.Fatal(err)
@@ -87,7 +110,7 @@ func newBenchNode(b *testing.B) *benchNode {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 512}
 	b.Cleanup(tr.CloseIdleConnections)
-	return &benchNode{n: n, srv: srv, key: lic.Key, hc: &http.Client{Transport: tr}}
+	return &benchNode{n: n, srv: srvs[leader], key: lic.Key, hc: &http.Client{Transport: tr}}
 }
 
 // post sends one JSON request and decodes a 200 answer into out.
@@ -183,34 +206,40 @@ func BenchmarkHTTPCheckout(b *testing.B) {
 
 // BenchmarkHTTPSeatCycle is the hot-license job of bench/compare in
 // process: C clients, each checking a seat of the 256-seat cad feature out
-// and in again. One op is one cycle (two Raft applies).
+// and in again through the leader. One op is one cycle (two Raft
+// applies). nodes=3 adds replication over loopback (all three nodes in
+// this process); nodes=1 is the path without it.
 func BenchmarkHTTPSeatCycle(b *testing.B) {
-	for _, c := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			bn := newBenchNode(b)
-			var seq atomic.Int64
-			b.SetParallelism(parallelismFor(c))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var res api.LeaseResponse
-				for pb.Next() {
-					i := seq.Add(1)
-					req := api.CheckoutRequest{LicenseKey: bn.key, Feature: "cad",
-						Holder: api.Holder{Machine: fmt.Sprintf("ws-%d", i), User: "u"}, RequestID: fmt.Sprintf("req-%d", i)}
-					if err := bn.post("/v1/checkout", req, &res); err != nil {
-						b.Error(err)
-						return
-					}
-					if err := bn.post("/v1/leases/"+res.Lease.ID+"/checkin", api.LicenseKeyRequest{LicenseKey: bn.key}, nil); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checkouts/s")
-		})
+	for _, size := range []int{1, 3} {
+		for _, c := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("nodes=%d/c=%d", size, c), func(b *testing.B) { seatCycle(b, size, c) })
+		}
 	}
+}
+
+func seatCycle(b *testing.B, size, c int) {
+	bn := newBenchCluster(b, size)
+	var seq atomic.Int64
+	b.SetParallelism(parallelismFor(c))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var res api.LeaseResponse
+		for pb.Next() {
+			i := seq.Add(1)
+			req := api.CheckoutRequest{LicenseKey: bn.key, Feature: "cad",
+				Holder: api.Holder{Machine: fmt.Sprintf("ws-%d", i), User: "u"}, RequestID: fmt.Sprintf("req-%d", i)}
+			if err := bn.post("/v1/checkout", req, &res); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := bn.post("/v1/leases/"+res.Lease.ID+"/checkin", api.LicenseKeyRequest{LicenseKey: bn.key}, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checkouts/s")
 }
 
 // parallelismFor makes RunParallel run about c goroutines.

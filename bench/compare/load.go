@@ -52,6 +52,9 @@ type Cell struct {
 	Latency     map[string]LatencyStats `json:"latency_ms"`
 	// Extra holds backend-specific counts (etcd: CAS retries).
 	Extra map[string]int64 `json:"extra,omitempty"`
+	// CPUBusy is the machine's busy CPU share during the cell, in percent
+	// of all cores, from /proc/stat (every process counts).
+	CPUBusy float64 `json:"cpu_busy_percent,omitempty"`
 }
 
 // LatencyStats are the percentiles of one kind of request, in ms.
@@ -79,6 +82,7 @@ func measure(b backend, name string, c int, d time.Duration) Cell {
 	defer cancel()
 	recs := make([]*samples, c)
 	var wg sync.WaitGroup
+	b0, t0, cpuOK := cpuTimes()
 	start := time.Now()
 	var end time.Time
 	var endMu sync.Mutex
@@ -115,6 +119,10 @@ func measure(b backend, name string, c int, d time.Duration) Cell {
 	elapsed := end.Sub(start)
 	cell := Cell{Backend: name, Concurrency: c, Seconds: elapsed.Seconds(),
 		Errors: map[string]int64{}, Latency: map[string]LatencyStats{}}
+	if b1, t1, ok := cpuTimes(); ok && cpuOK {
+		// Includes the drain; it is short next to the window.
+		cell.CPUBusy = cpuBusyPercent(b0, t0, b1, t1)
+	}
 	all := map[string][]time.Duration{}
 	for _, r := range recs {
 		cell.Ops += r.ops

@@ -120,3 +120,20 @@ func TestReportRatiosAndMissingBackend(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUTimesOnLinux(t *testing.T) {
+	b0, t0, ok := cpuTimes()
+	if !ok {
+		t.Skip("no /proc/stat here")
+	}
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) { // keep one core busy
+	}
+	b1, t1, _ := cpuTimes()
+	if b0 > t0 || b1 < b0 || t1 <= t0 {
+		t.Fatalf("readings busy %d/%d then %d/%d", b0, t0, b1, t1)
+	}
+	if p := cpuBusyPercent(b0, t0, b1, t1); p <= 0 || p > 100 {
+		t.Fatalf("busy %.1f%% while spinning", p)
+	}
+}

@@ -86,7 +86,7 @@ func cmdRun(args []string) error {
 		if eb, ok := b.(*etcdBackend); ok {
 			cell.Extra = map[string]int64{"cas_retries": eb.retries.Load() - before}
 		}
-		fmt.Fprintf(os.Stderr, "%-5s c=%-3d %9.0f ops/s  %s\n", *name, c, cell.OpsPerSec, latencyLine(cell))
+		fmt.Fprintf(os.Stderr, "%-5s c=%-3d %9.0f ops/s  cpu %3.0f%%  %s\n", *name, c, cell.OpsPerSec, cell.CPUBusy, latencyLine(cell))
 		run.Cells = append(run.Cells, cell)
 	}
 	data, err := json.MarshalIndent(run, "", "  ")

@@ -131,6 +131,19 @@ func printTable(w io.Writer, rep Report) {
 		line += fmt.Sprintf(" %s | %s |", fmtRatio(row.TallyRaft, "%.0f%%", 100), fmtRatio(row.TallyEtcd, "%.1fx", 1))
 		fmt.Fprintln(w, line)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "machine CPU busy during each cell, % of all cores (every process counts, other work too):")
+	for _, b := range backends {
+		var parts []string
+		for _, row := range rep.Rows {
+			if c := row.Cells[b]; c != nil && c.CPUBusy > 0 {
+				parts = append(parts, fmt.Sprintf("c=%d %.0f%%", row.Concurrency, c.CPUBusy))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  %-5s %s\n", b, strings.Join(parts, ", "))
+		}
+	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		for _, n := range notes {
