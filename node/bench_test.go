@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,17 +173,17 @@ func BenchmarkNodeValidateStaleParallel(b *testing.B) {
 func BenchmarkHTTPValidateStale(b *testing.B) {
 	bn := newBenchNode(b)
 	req := api.ValidateRequest{LicenseKey: bn.key, Feature: "cad"}
-	b.SetParallelism(parallelismFor(64))
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	runConcurrent(b, 64, func(int) error {
 		var v api.ValidateResponse
-		for pb.Next() {
-			if err := bn.post("/v1/validate?consistency=stale", req, &v); err != nil || !v.Valid {
-				b.Errorf("validate: %+v, %v", v, err)
-				return
-			}
+		if err := bn.post("/v1/validate?consistency=stale", req, &v); err != nil {
+			return err
 		}
+		if !v.Valid {
+			return fmt.Errorf("not valid: %+v", v)
+		}
+		return nil
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "validations/s")
 }
@@ -220,29 +220,79 @@ func BenchmarkHTTPSeatCycle(b *testing.B) {
 func seatCycle(b *testing.B, size, c int) {
 	bn := newBenchCluster(b, size)
 	var seq atomic.Int64
-	b.SetParallelism(parallelismFor(c))
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	runConcurrent(b, c, func(int) error {
+		i := seq.Add(1)
 		var res api.LeaseResponse
-		for pb.Next() {
-			i := seq.Add(1)
-			req := api.CheckoutRequest{LicenseKey: bn.key, Feature: "cad",
-				Holder: api.Holder{Machine: fmt.Sprintf("ws-%d", i), User: "u"}, RequestID: fmt.Sprintf("req-%d", i)}
-			if err := bn.post("/v1/checkout", req, &res); err != nil {
-				b.Error(err)
-				return
-			}
-			if err := bn.post("/v1/leases/"+res.Lease.ID+"/checkin", api.LicenseKeyRequest{LicenseKey: bn.key}, nil); err != nil {
-				b.Error(err)
-				return
-			}
+		req := api.CheckoutRequest{LicenseKey: bn.key, Feature: "cad",
+			Holder: api.Holder{Machine: fmt.Sprintf("ws-%d", i), User: "u"}, RequestID: fmt.Sprintf("req-%d", i)}
+		if err := bn.post("/v1/checkout", req, &res); err != nil {
+			return err
 		}
+		return bn.post("/v1/leases/"+res.Lease.ID+"/checkin", api.LicenseKeyRequest{LicenseKey: bn.key}, nil)
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checkouts/s")
 }
 
-// parallelismFor makes RunParallel run about c goroutines.
-func parallelismFor(c int) int {
-	return max(1, c/runtime.GOMAXPROCS(0))
+// BenchmarkHTTPHeartbeat is C clients heartbeating their own lease through
+// the leader of a 3-node cluster. A heartbeat must not cost a Raft entry:
+// raft-entries/op reports the log's growth per heartbeat (the leader's
+// periodic checkpoint adds a few entries per run, never one per beat).
+func BenchmarkHTTPHeartbeat(b *testing.B) {
+	for _, c := range []int{1, 64} {
+		b.Run(fmt.Sprintf("nodes=3/c=%d", c), func(b *testing.B) {
+			bn := newBenchCluster(b, 3)
+			leases := make([]string, c)
+			for i := range leases {
+				var res api.LeaseResponse
+				req := api.CheckoutRequest{LicenseKey: bn.key, Feature: "viewer",
+					Holder: api.Holder{Machine: fmt.Sprintf("ws-%d", i)}, RequestID: fmt.Sprintf("req-%d", i)}
+				if err := bn.post("/v1/checkout", req, &res); err != nil {
+					b.Fatal(err)
+				}
+				leases[i] = res.Lease.ID
+			}
+			before := bn.n.FSM().AppliedIndex()
+			b.ReportAllocs()
+			b.ResetTimer()
+			runConcurrent(b, c, func(worker int) error {
+				var res api.LeaseResponse
+				return bn.post("/v1/leases/"+leases[worker]+"/heartbeat", api.LicenseKeyRequest{LicenseKey: bn.key}, &res)
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+			b.ReportMetric(float64(bn.n.FSM().AppliedIndex()-before)/float64(b.N), "raft-entries/op")
+		})
+	}
+}
+
+// runConcurrent runs op b.N times in total from exactly c goroutines
+// (worker numbers 0..c-1) and fails on the first error. RunParallel
+// cannot run fewer goroutines than GOMAXPROCS, so its c=1 would not be
+// one client.
+func runConcurrent(b *testing.B, c int, op func(worker int) error) {
+	b.Helper()
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, c)
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) && !failed.Load() {
+				if err := op(w); err != nil {
+					failed.Store(true)
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err, ok := <-errs; ok {
+		b.Fatal(err)
+	}
 }
