@@ -5,8 +5,9 @@
 #   bench/compare/run.sh [--json]
 #
 # Environment: DURATION (per concurrency, default 10s), CONCURRENCY
-# (default 1,16,64,256), SEATS (default 256), ETCD_BIN (use this etcd
-# instead of building v3.6.16 from the Go module proxy).
+# (default 1,16,64,256), SEATS (default 256), ETCD_VERSION (the etcd
+# server to build from the Go module proxy, default v3.6.16; the driver's
+# client is v3.6.16), ETCD_BIN (use this etcd binary instead of building).
 #
 # It builds ./cmd/tally, the driver (this directory, its own Go module) and
 # etcd; measures raw raft (in the driver's process), then a 3-node Tally
@@ -19,7 +20,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-1,16,64,256}
 SEATS=${SEATS:-256}
-ETCD_VERSION=v3.6.16
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 REPORT_FLAGS=()
 for arg in "$@"; do
   case "$arg" in
@@ -29,16 +30,32 @@ for arg in "$@"; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tally-compare.XXXXXX")
-pids=()
+pids=()  # cluster processes
+fg_pid=  # the step being waited for
 stop_all() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   pids=()
 }
-cleanup() { stop_all; rm -rf "$WORK"; }
+cleanup() {
+  if [ -n "$fg_pid" ]; then kill "$fg_pid" 2>/dev/null || true; wait "$fg_pid" 2>/dev/null || true; fi
+  stop_all
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# run_fg runs a long step in the background and waits for it: bash runs a
+# trap only between commands, and `wait` is one it can interrupt, so
+# Ctrl-C stops everything at once instead of after the step.
+run_fg() {
+  "$@" &
+  fg_pid=$!
+  local rc=0
+  wait "$fg_pid" || rc=$?
+  fg_pid=
+  return "$rc"
+}
 
 say() { echo "== $*" >&2; }
 export GOWORK=off
@@ -55,8 +72,9 @@ if [ -z "$ETCD" ]; then
   # `go install` refuses etcd's server module (it has replace directives);
   # a module that requires it and builds it by path works.
   printf 'module etcdbuild\n\ngo 1.26\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$WORK/etcd-build/go.mod"
-  if (cd "$WORK/etcd-build" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" &&
-      go build -o "$WORK/etcd" go.etcd.io/etcd/server/v3) >"$WORK/etcd-build.log" 2>&1; then
+  if run_fg bash -c 'cd "$1" && go get "go.etcd.io/etcd/server/v3@$2" &&
+      go build -o "$3" go.etcd.io/etcd/server/v3' _ "$WORK/etcd-build" "$ETCD_VERSION" "$WORK/etcd" \
+      >"$WORK/etcd-build.log" 2>&1; then
     ETCD=$WORK/etcd
   else
     tail -5 "$WORK/etcd-build.log" >&2
@@ -70,7 +88,7 @@ RUN=("$COMPARE" run -c "$CONCURRENCY" -duration "$DURATION" -seats "$SEATS")
 results=()
 
 say "raw raft: 3 nodes in the driver's process, loopback TCP, boltdb"
-"${RUN[@]}" -backend raft -dir "$WORK/raft" -out "$WORK/raft.json"
+run_fg "${RUN[@]}" -backend raft -dir "$WORK/raft" -out "$WORK/raft.json"
 results+=("$WORK/raft.json")
 
 say "tally: 3 agents on loopback"
@@ -87,7 +105,7 @@ for i in 0 1 2; do
   pids+=($!)
   addrs+=("127.0.0.1:${P[i]}")
 done
-if ! "${RUN[@]}" -backend tally -addrs "$(IFS=,; echo "${addrs[*]}")" -token-file "$WORK/admin-token" -out "$WORK/tally.json"; then
+if ! run_fg "${RUN[@]}" -backend tally -addrs "$(IFS=,; echo "${addrs[*]}")" -token-file "$WORK/admin-token" -out "$WORK/tally.json"; then
   tail -n 20 "$WORK"/tally-n*.log >&2
   exit 1
 fi
@@ -108,7 +126,7 @@ if [ -n "$ETCD" ]; then
     pids+=($!)
     urls+=("http://127.0.0.1:${P[i]}")
   done
-  if "${RUN[@]}" -backend etcd -addrs "$(IFS=,; echo "${urls[*]}")" -out "$WORK/etcd.json"; then
+  if run_fg "${RUN[@]}" -backend etcd -addrs "$(IFS=,; echo "${urls[*]}")" -out "$WORK/etcd.json"; then
     results+=("$WORK/etcd.json")
   else
     tail -n 20 "$WORK"/etcd-e*.log >&2
