@@ -70,6 +70,12 @@ func toSeats(u map[string]fsm.SeatUsage) map[string]api.SeatUsage {
 }
 
 func (n *Node) toLicense(l fsm.License) api.License {
+	return licenseWithSeats(l, toSeats(n.fsm.Usage(l.ID)))
+}
+
+// licenseWithSeats converts l with seat usage already read, so a caller
+// that has it does not read the state twice.
+func licenseWithSeats(l fsm.License, seats map[string]api.SeatUsage) api.License {
 	out := api.License{
 		ID:        l.ID,
 		Key:       l.Key,
@@ -79,7 +85,7 @@ func (n *Node) toLicense(l fsm.License) api.License {
 		Status:    l.Status,
 		Metadata:  l.Metadata,
 		CreatedAt: toTime(l.CreatedAt),
-		Seats:     toSeats(n.fsm.Usage(l.ID)),
+		Seats:     seats,
 	}
 	if l.ExpiresAt != 0 {
 		t := toTime(l.ExpiresAt)

@@ -177,13 +177,16 @@ func (n *Node) Validate(ctx context.Context, req api.ValidateRequest, consistenc
 	if !r.Found {
 		return nil, api.Errorf(api.CodeUnauthorized, "unknown license key")
 	}
-	lic := n.toLicense(r.License)
+	// One read gives both the license's seats and the answer's, so they
+	// always agree.
+	seats := toSeats(r.Seats)
+	lic := licenseWithSeats(r.License, seats)
 	lic.Key = ""
 	return &api.ValidateResponse{
 		Valid:         r.Valid,
 		Code:          r.Code,
 		License:       &lic,
-		Seats:         toSeats(r.Seats),
+		Seats:         seats,
 		NodeID:        n.cfg.NodeID,
 		AppliedIndex:  n.fsm.AppliedIndex(),
 		LastContactMS: n.lastContactMS(),
