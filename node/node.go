@@ -127,6 +127,9 @@ func (n *Node) startRaft() error {
 	rc.SnapshotThreshold = c.SnapshotThreshold
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.TrailingLogs = c.TrailingLogs
+	// Applies wait in a buffered channel, so the leader groups as many as
+	// one append can carry into one disk write.
+	rc.BatchApplyCh = true
 	// Raft's own info lines (elections, snapshot installs) are noise in
 	// normal operation and the first thing needed when chasing a bug.
 	raftLevel := hclog.Warn
@@ -147,6 +150,13 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("raft log store: %w", err)
 	}
 	n.bolt = store
+	// Recent entries are read back from memory: the leader's replication
+	// and every node's FSM apply would otherwise read each entry from bolt
+	// right after writing it.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return fmt.Errorf("raft log cache: %w", err)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
 	if err != nil {
 		return fmt.Errorf("snapshot store: %w", err)
@@ -158,7 +168,7 @@ func (n *Node) startRaft() error {
 	}
 	c.RaftAddr = stream.Addr().String()
 	n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
-	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch}, store, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch}, logs, store, snaps, n.trans)
 	if err != nil {
 		_ = n.trans.Close()
 		return fmt.Errorf("raft: %w", err)
@@ -216,6 +226,10 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 
 // errShutdown is returned by waits cut short by Shutdown.
 var errShutdown = errors.New("node is shutting down")
+
+// logCacheSize is how many recent Raft entries stay in memory: a few
+// appends' worth (raft sends at most 64 per append).
+const logCacheSize = 512
 
 // slogWriter routes hclog's text lines into slog at warn level.
 type slogWriter struct{ log *slog.Logger }
