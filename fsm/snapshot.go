@@ -253,13 +253,15 @@ func readState(br *bufio.Reader) (*state, error) {
 		err = readSection(dec, secPolicies, func(p Policy) { s.policies[p.ID] = p })
 	}
 	if err == nil {
-		err = readSection(dec, secLicenses, func(l License) {
+		err = readSizedSection(dec, secLicenses, func(n int) {
+			s.licenses, s.licenseByKey = make(map[string]License, n), make(map[string]string, n)
+		}, func(l License) {
 			s.licenses[l.ID] = l
 			s.licenseByKey[l.Key] = l.ID
 		})
 	}
 	if err == nil {
-		err = readSection(dec, secLeases, func(sl snapLease) {
+		err = readSizedSection(dec, secLeases, func(n int) { s.leases = make(map[string]*liveLease, n) }, func(sl snapLease) {
 			s.addLease(&liveLease{Lease: sl.Lease, seatKey: sl.SeatKey})
 		})
 	}
@@ -270,7 +272,8 @@ func readState(br *bufio.Reader) (*state, error) {
 		err = readSection(dec, secEnded, s.rememberEnded)
 	}
 	if err == nil {
-		err = readSection(dec, secAudit, func(r AuditRecord) { s.audit = append(s.audit, r) })
+		err = readSizedSection(dec, secAudit, func(n int) { s.audit = make([]AuditRecord, 0, n) },
+			func(r AuditRecord) { s.audit = append(s.audit, r) })
 	}
 	if err == nil {
 		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
@@ -288,6 +291,16 @@ func readState(br *bufio.Reader) (*state, error) {
 
 // readSection checks the section name and hands each decoded item to add.
 func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
+	return readSizedSection(dec, name, nil, add)
+}
+
+// maxPresize bounds what a section's declared length may preallocate.
+const maxPresize = 1 << 22
+
+// readSizedSection is readSection that first tells sized how many items
+// follow, so a large state is allocated once rather than grown item by
+// item.
+func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int), add func(T)) error {
 	got, err := dec.DecodeString()
 	if err != nil {
 		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
@@ -298,6 +311,15 @@ func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
 		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
+	}
+	if sized != nil && n > 0 {
+		// A corrupt length must not allocate the machine away; past the
+		// cap, the collection grows as items actually arrive.
+		size := n
+		if size > maxPresize {
+			size = maxPresize
+		}
+		sized(size)
 	}
 	for i := 0; i < n; i++ {
 		var v T
