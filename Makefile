@@ -3,7 +3,7 @@ GO      ?= go
 SHELL   := /bin/bash
 BIN     := bin/tally
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS := ./api/... ./fsm/... ./token/... ./transport/... ./node/... ./client/... ./cmd/... ./bench/
+RACE_PKGS := ./api/... ./fsm/... ./token/... ./transport/... ./node/... ./client/... ./cmd/... ./bench/ ./internal/...
 
 .PHONY: all build run test vet fmt-check unit cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
 

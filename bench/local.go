@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/internal/agentproc"
 )
 
 // LocalConfig says how to start a local cluster.
@@ -154,10 +154,8 @@ func (c *LocalCluster) start(i int) error {
 		args = append(args, "--join", j)
 	}
 	cmd := exec.Command(c.cfg.Binary, args...)
-	cmd.Env = append(agentEnv(), c.cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := startProcess(cmd); err != nil {
+	if err := agentproc.Start(cmd, c.cfg.Env...); err != nil {
 		_ = logf.Close()
 		return err
 	}
@@ -169,18 +167,6 @@ func (c *LocalCluster) start(i int) error {
 		close(done)
 	}()
 	return nil
-}
-
-// agentEnv is our environment without TALLY_* variables, which an agent
-// would take as its flags (TALLY_ADDR, TALLY_TOKEN are meant for bench).
-func agentEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TALLY_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // running says whether node i's process is alive.

@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tallyhq/tally/internal/agentproc"
 )
 
 // logTailLines is how much of each node's log a failed test prints.
@@ -77,10 +78,8 @@ func (c *Cluster) start(nd *node) error {
 		// the process, its pid and its Pdeathsig stay the agent's.
 		cmd = exec.Command("ip", append([]string{"netns", "exec", nd.netns, c.bin}, args...)...)
 	}
-	cmd.Env = append(agentEnv(), c.opts.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := startProcess(cmd); err != nil {
+	if err := agentproc.Start(cmd, c.opts.env...); err != nil {
 		_ = logf.Close()
 		return err
 	}
@@ -95,18 +94,6 @@ func (c *Cluster) start(nd *node) error {
 		close(done)
 	}()
 	return nil
-}
-
-// agentEnv is our environment without TALLY_* variables, which the agent
-// reads as flag defaults.
-func agentEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TALLY_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func isClosed(ch chan struct{}) bool {

@@ -1,4 +1,4 @@
-package clustertest
+package agentproc
 
 import (
 	"os/exec"
@@ -7,13 +7,10 @@ import (
 	"syscall"
 )
 
-// sysProcAttr makes the kernel kill an agent if the test process dies
-// first, so a crashed `go test` leaves no cluster behind.
-//
 // The kernel sends Pdeathsig when the *thread* that forked the child ends,
 // not the process (go.dev/issue/27505), and the Go runtime ends a thread
 // whose locked goroutine exits. So every agent is started from one
-// goroutine locked to its thread for the life of the test process.
+// goroutine locked to its thread for the life of the parent.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
@@ -23,8 +20,8 @@ var spawner struct {
 	reqs chan func()
 }
 
-// startProcess runs cmd.Start on the spawner thread.
-func startProcess(cmd *exec.Cmd) error {
+// start runs cmd.Start on the spawner thread.
+func start(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan func())
 		go func() {
