@@ -1,10 +1,12 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
+	"io"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -30,25 +32,40 @@ func (s *state) appendAudit(now int64, rec AuditRecord) {
 	s.audit = append(s.audit, rec)
 }
 
+// hashInputs are reused buffers for recordHash: every audited command on
+// every node hashes one record, so its allocations count.
+var hashInputs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // recordHash is hex(sha256(prevHashBytes || canonical(rec without Hash))).
 func recordHash(rec *AuditRecord) (string, error) {
-	prev, err := hex.DecodeString(rec.PrevHash)
-	if err != nil {
-		return "", fmt.Errorf("record %d: prev_hash is not hex: %w", rec.Index, err)
+	in := hashInputs.Get().(*bytes.Buffer)
+	defer hashInputs.Put(in)
+	in.Reset()
+	var prev [sha256.Size]byte
+	if len(rec.PrevHash) == hex.EncodedLen(sha256.Size) {
+		if _, err := hex.Decode(prev[:], []byte(rec.PrevHash)); err != nil {
+			return "", fmt.Errorf("record %d: prev_hash is not hex: %w", rec.Index, err)
+		}
+		in.Write(prev[:])
+	} else { // the chain's first record, or a damaged one being verified
+		b, err := hex.DecodeString(rec.PrevHash)
+		if err != nil {
+			return "", fmt.Errorf("record %d: prev_hash is not hex: %w", rec.Index, err)
+		}
+		in.Write(b)
 	}
-	h := sha256.New()
-	h.Write(prev)
-	if err := writeCanonicalRecord(h, rec); err != nil {
+	if err := writeCanonicalRecord(in, rec); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := sha256.Sum256(in.Bytes())
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // writeCanonicalRecord writes the v1 canonical form of a record: a msgpack
 // array in a fixed field order, Hash left out. It is spelled out field by
 // field (not the struct's reflection encoding) so that a field added to
 // AuditRecord later cannot change the hash of records already written.
-func writeCanonicalRecord(w hash.Hash, r *AuditRecord) error {
+func writeCanonicalRecord(w io.Writer, r *AuditRecord) error {
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(w)
