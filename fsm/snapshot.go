@@ -78,7 +78,7 @@ func (f *FSM) capture() *capture {
 		c.leases = mapValues(s.leases)
 		c.keys = mapValues(s.keys)
 		c.requests = make([]requestEntry, 0, s.requestOrder.Len())
-		s.requestOrder.Ascend(func(r requestEntry) bool { c.requests = append(c.requests, r); return true })
+		s.requestOrder.Ascend(func(r *requestEntry) bool { c.requests = append(c.requests, *r); return true })
 		c.ended = make([]endedLease, 0, s.endedOrder.Len())
 		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
 		// Records are never changed once appended, so sharing is safe.

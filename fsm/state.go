@@ -69,17 +69,19 @@ type requestEntry struct {
 	Seq       uint64 `msgpack:"seq"`
 }
 
-func requestLess(a, b requestEntry) bool {
+func requestLess(a, b *requestEntry) bool {
 	if a.Time != b.Time {
 		return a.Time < b.Time
 	}
 	return a.Seq < b.Seq
 }
 
-// licenseRequests is one license's exactly-once window.
+// licenseRequests is one license's exactly-once window. An entry is held
+// once and pointed to from the license's map and tree and the state-wide
+// tree: at a million remembered requests the copies cost hundreds of MB.
 type licenseRequests struct {
-	byID  map[string]requestEntry
-	order *btree.BTreeG[requestEntry]
+	byID  map[string]*requestEntry
+	order *btree.BTreeG[*requestEntry]
 }
 
 // state is everything Apply changes. It is only reached through FSM's lock.
@@ -98,7 +100,10 @@ type state struct {
 	endedOrder *btree.BTreeG[endedLease]
 
 	requests     map[string]*licenseRequests
-	requestOrder *btree.BTreeG[requestEntry]
+	requestOrder *btree.BTreeG[*requestEntry]
+	// requestNodes is the node free list every license's request tree
+	// shares; one list per tree would cost a list per license.
+	requestNodes *btree.FreeListG[*requestEntry]
 	requestSeq   uint64
 
 	audit    []AuditRecord
@@ -121,6 +126,7 @@ func newState() *state {
 		endedOrder:      btree.NewG(btreeDegree, endedLess),
 		requests:        map[string]*licenseRequests{},
 		requestOrder:    btree.NewG(btreeDegree, requestLess),
+		requestNodes:    btree.NewFreeListG[*requestEntry](btree.DefaultFreeListSize),
 		keys:            map[string]SigningKey{},
 	}
 }
@@ -237,7 +243,10 @@ func (s *state) request(licenseID, requestID string) (requestEntry, bool) {
 		return requestEntry{}, false
 	}
 	r, ok := lr.byID[requestID]
-	return r, ok
+	if !ok {
+		return requestEntry{}, false
+	}
+	return *r, true
 }
 
 // rememberRequest records a request id, forgetting the license's oldest
@@ -249,22 +258,23 @@ func (s *state) rememberRequest(r requestEntry) {
 	}
 	lr := s.requests[r.LicenseID]
 	if lr == nil {
-		lr = &licenseRequests{byID: map[string]requestEntry{}, order: btree.NewG(8, requestLess)}
+		lr = &licenseRequests{byID: map[string]*requestEntry{}, order: btree.NewWithFreeListG(8, requestLess, s.requestNodes)}
 		s.requests[r.LicenseID] = lr
 	}
 	if old, ok := lr.byID[r.RequestID]; ok {
 		s.forgetRequest(old)
 	}
-	lr.byID[r.RequestID] = r
-	lr.order.ReplaceOrInsert(r)
-	s.requestOrder.ReplaceOrInsert(r)
+	e := &r
+	lr.byID[r.RequestID] = e
+	lr.order.ReplaceOrInsert(e)
+	s.requestOrder.ReplaceOrInsert(e)
 	for len(lr.byID) > MaxRequestsPerLicense {
 		oldest, _ := lr.order.Min()
 		s.forgetRequest(oldest)
 	}
 }
 
-func (s *state) forgetRequest(r requestEntry) {
+func (s *state) forgetRequest(r *requestEntry) {
 	s.requestOrder.Delete(r)
 	lr := s.requests[r.LicenseID]
 	if lr == nil {
