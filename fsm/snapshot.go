@@ -272,8 +272,9 @@ func readState(br *bufio.Reader) (*state, error) {
 		err = readSection(dec, secEnded, s.rememberEnded)
 	}
 	if err == nil {
+		in := interner{}
 		err = readSizedSection(dec, secAudit, func(n int) { s.audit = make([]AuditRecord, 0, n) },
-			func(r AuditRecord) { s.audit = append(s.audit, r) })
+			func(r AuditRecord) { s.audit = append(s.audit, in.record(r, s.audit)) })
 	}
 	if err == nil {
 		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
@@ -292,6 +293,35 @@ func readState(br *bufio.Reader) (*state, error) {
 // readSection checks the section name and hands each decoded item to add.
 func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
 	return readSizedSection(dec, name, nil, add)
+}
+
+// interner makes the restored audit records share their repeated strings,
+// as records appended by Apply do: the previous record's hash, the event
+// type, the license id, the feature and the holder's machine, user and host
+// (a process name is mostly unique, so it is left alone). At a million
+// records that is about a hundred bytes each.
+type interner map[string]string
+
+func (in interner) s(v string) string {
+	if v == "" {
+		return v
+	}
+	if have, ok := in[v]; ok {
+		return have
+	}
+	in[v] = v
+	return v
+}
+
+func (in interner) record(r AuditRecord, before []AuditRecord) AuditRecord {
+	if n := len(before); n > 0 && r.PrevHash == before[n-1].Hash {
+		r.PrevHash = before[n-1].Hash
+	}
+	r.Type, r.LicenseID, r.Feature = in.s(r.Type), in.s(r.LicenseID), in.s(r.Feature)
+	if h := r.Holder; h != nil { // decoded for this record alone
+		h.Machine, h.User, h.Hostname = in.s(h.Machine), in.s(h.User), in.s(h.Hostname)
+	}
+	return r
 }
 
 // maxPresize bounds what a section's declared length may preallocate.
