@@ -297,19 +297,20 @@ func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
 
 // interner makes the restored audit records share their repeated strings,
 // as records appended by Apply do: the previous record's hash, the event
-// type, the license id, the feature and the holder's machine, user and host
-// (a process name is mostly unique, so it is left alone). At a million
-// records that is about a hundred bytes each.
+// type, the feature and the license id. Holder names are left alone: with
+// one per desktop they may be as many as the records, and the map would
+// cost more than it saves. The map stops growing at maxInterned strings.
 type interner map[string]string
 
+const maxInterned = 1 << 17
+
 func (in interner) s(v string) string {
-	if v == "" {
-		return v
-	}
 	if have, ok := in[v]; ok {
 		return have
 	}
-	in[v] = v
+	if len(in) < maxInterned {
+		in[v] = v
+	}
 	return v
 }
 
@@ -318,9 +319,6 @@ func (in interner) record(r AuditRecord, before []AuditRecord) AuditRecord {
 		r.PrevHash = before[n-1].Hash
 	}
 	r.Type, r.LicenseID, r.Feature = in.s(r.Type), in.s(r.LicenseID), in.s(r.Feature)
-	if h := r.Holder; h != nil { // decoded for this record alone
-		h.Machine, h.User, h.Hostname = in.s(h.Machine), in.s(h.User), in.s(h.Hostname)
-	}
 	return r
 }
 
