@@ -53,25 +53,30 @@ func checkoutStorm(ctx context.Context, e *env) (*Report, error) {
 // flight at the end are finished, so no seat is left held.
 func cycleSeat(ctx context.Context, d *driver, base string, tpl checkoutTemplate, key []byte, end time.Time, checkout, checkin *Op) {
 	var b wbuf
-	coURL := base + "/v1/checkout"
 	for n := int64(0); ctx.Err() == nil && time.Now().Before(end); n++ {
-		b.req = tpl.build(b.req[:0], n)
-		t0 := time.Now()
-		code := d.send(ctx, http.MethodPost, coURL, b.req, false, &b)
-		id := ""
-		if code == "" {
-			if id = jsonString(b.resp, "id"); id == "" {
-				code = codeBadAnswer
-			}
-		}
-		checkout.Done(t0, code)
-		if id == "" {
-			pauseAfter(ctx, code)
-			continue
-		}
-		t1 := time.Now()
-		checkin.Done(t1, d.send(ctx, http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, &b))
+		cycleOnce(ctx, d, base, tpl, key, n, &b, checkout, checkin)
 	}
+}
+
+// cycleOnce checks one seat out, counted in checkout, and straight back in,
+// counted in checkin; after a failed checkout it pauses as pauseAfter says.
+func cycleOnce(ctx context.Context, d *driver, base string, tpl checkoutTemplate, key []byte, n int64, b *wbuf, checkout, checkin *Op) {
+	b.req = tpl.build(b.req[:0], n)
+	t0 := time.Now()
+	code := d.send(ctx, http.MethodPost, base+"/v1/checkout", b.req, false, b)
+	id := ""
+	if code == "" {
+		if id = jsonString(b.resp, "id"); id == "" {
+			code = codeBadAnswer
+		}
+	}
+	checkout.Done(t0, code)
+	if id == "" {
+		pauseAfter(ctx, code)
+		return
+	}
+	t1 := time.Now()
+	checkin.Done(t1, d.send(ctx, http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, b))
 }
 
 // pauseAfter waits a little after a transport failure, so a worker facing

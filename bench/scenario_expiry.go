@@ -130,22 +130,7 @@ func steadyLoop(ctx context.Context, d *driver, base string, tpl checkoutTemplat
 		if op == nil {
 			return
 		}
-		b.req = tpl.build(b.req[:0], n)
-		t0 := time.Now()
-		code := d.send(ctx, http.MethodPost, base+"/v1/checkout", b.req, false, &b)
-		id := ""
-		if code == "" {
-			if id = jsonString(b.resp, "id"); id == "" {
-				code = codeBadAnswer
-			}
-		}
-		op.Done(t0, code)
-		if id == "" {
-			pauseAfter(ctx, code)
-			continue
-		}
-		t1 := time.Now()
-		checkin.Done(t1, d.send(ctx, http.MethodPost, base+"/v1/leases/"+id+"/checkin", key, false, &b))
+		cycleOnce(ctx, d, base, tpl, key, n, &b, op, checkin)
 	}
 }
 
