@@ -39,6 +39,12 @@ type fakeCluster struct {
 	// that still came for one of them.
 	gone    map[string]bool
 	zombies int
+
+	// checkoutDelay is how long each checkout takes before it is decided
+	// (set before the run); stormDue records the deadline of every
+	// expiry-storm lease.
+	checkoutDelay time.Duration
+	stormDue      []time.Time
 }
 
 type failure struct {
@@ -201,6 +207,7 @@ func (f *fakeCluster) createLicense(w http.ResponseWriter, r *http.Request) {
 func (f *fakeCluster) checkout(w http.ResponseWriter, r *http.Request) {
 	var req api.CheckoutRequest
 	decodeFake(r, &req)
+	time.Sleep(f.checkoutDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.inject(w, r, "checkout") {
@@ -212,7 +219,14 @@ func (f *fakeCluster) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := f.id("lse_")
-	f.leases[id] = &fakeLease{key: req.LicenseKey, expires: time.Now().Add(f.policies[lic.policy].ttl)}
+	ttl := f.policies[lic.policy].ttl
+	if req.TTLSeconds > 0 { // like the node: a checkout may ask for a TTL of its own
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+	}
+	f.leases[id] = &fakeLease{key: req.LicenseKey, expires: time.Now().Add(ttl)}
+	if strings.Contains(req.RequestID, "-storm-") {
+		f.stormDue = append(f.stormDue, f.leases[id].expires)
+	}
 	f.countOK(r, "checkout")
 	writeFake(w, 200, api.LeaseResponse{Lease: api.Lease{ID: id, LicenseID: lic.id, Feature: req.Feature, Holder: req.Holder}, Token: "x.y.z"})
 }

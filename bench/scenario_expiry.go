@@ -12,11 +12,14 @@ import (
 	"github.com/tallyhq/tally/api"
 )
 
-// expiryStorm: M leases with a short TTL are taken at once and never
-// heartbeated, so they all fall due together, while C clients keep
-// checking out and in on another license. It reports how long until all M
-// seats are free again (polled with linearizable validations) and the
-// checkout latency while the leader reaps them.
+// expiryStorm: M leases are taken as fast as the cluster gives them and
+// never heartbeated, while C clients keep checking out and in on another
+// license. Each storm checkout asks for the whole seconds left until one
+// due time, T after the first was sent, so all M fall due within the same
+// second however long taking them lasted (a lease's deadline is its
+// checkout's time plus its TTL). It reports how long until all M seats are
+// free again (polled with linearizable validations) and the checkout
+// latency while the leader reaps them.
 func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	o := e.opts
 	m := orDefault(o.Leases, o.pick(200, 100))
@@ -71,20 +74,27 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 		return nil, err
 	}
 	take := NewOp("storm_checkout")
-	var firstAt, lastAt atomic.Int64
+	// The TTL each checkout asks for rounds its deadline up to the next
+	// whole second at or after due; lastDue is the latest of them.
+	due := time.Now().Add(ttl)
+	var lastDue atomic.Int64
+	var late atomic.Int64 // checkouts sent after due: their leases fall due later
 	p := startProgress(o.Progress, o.TTY, "expiry-storm: taking leases", nil, take, baseline)
 	lic := storm.licenses[0]
 	_ = forEach(ctx, m, max(clients*4, 32), func(ctx context.Context, j int) error {
 		var b wbuf
-		tpl := newCheckoutTemplate(lic.Key, e.prefix+"-storm"+strconv.Itoa(j), "1", e.prefix+"-storm", 0)
-		b.req = tpl.build(nil, int64(j))
 		t0 := time.Now()
+		secs := stormTTL(due.Sub(t0))
+		if t0.After(due) {
+			late.Add(1)
+		}
+		tpl := newCheckoutTemplate(lic.Key, e.prefix+"-storm"+strconv.Itoa(j), "1", e.prefix+"-storm", secs)
+		b.req = tpl.build(nil, int64(j))
 		code := e.d.send(ctx, http.MethodPost, targets[j%len(targets)]+"/v1/checkout", b.req, false, &b)
 		take.Done(t0, code)
 		if code == "" {
-			now := time.Now().UnixNano()
-			firstAt.CompareAndSwap(0, now)
-			storeMax(&lastAt, now)
+			// The leader stamps the lease between sending and this answer.
+			storeMax(&lastDue, time.Now().Add(time.Duration(secs)*time.Second).UnixNano())
 		}
 		return nil
 	})
@@ -93,18 +103,22 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	if take.OK() == 0 {
 		return nil, fmt.Errorf("no storm lease was taken: %v", take.ErrorCodes())
 	}
-	last := time.Unix(0, lastAt.Load())
+	if n := late.Load(); n > 0 {
+		r.note("taking the leases outlasted --ttl %s: %d were sent after the due time and fall due up to %.0f ms later; raise --ttl for a storm in one second",
+			ttl, n, ms(time.Unix(0, lastDue.Load()).Sub(due)))
+	}
+	last := time.Unix(0, lastDue.Load())
 
-	// Wait for the first lease to fall due, then poll until all are free.
+	// Wait for the due time, then poll until all are free.
 	var inUse atomic.Int64
 	inUse.Store(take.OK())
 	p = startProgress(o.Progress, o.TTY, "expiry-storm: waiting for expiry", func() string {
 		return fmt.Sprintf("storm seats in use %d", inUse.Load())
 	}, baseline, during)
-	_ = sleepCtx(ctx, time.Until(time.Unix(0, firstAt.Load()).Add(ttl)))
+	_ = sleepCtx(ctx, time.Until(due))
 	cur.Store(during)
 	baseline.Stop()
-	freeAt, err := e.waitFree(ctx, lic.Key, &inUse, last.Add(ttl+time.Minute))
+	freeAt, err := e.waitFree(ctx, lic.Key, &inUse, last.Add(time.Minute))
 	during.Stop()
 	stopLoad()
 	p.Stop()
@@ -112,8 +126,8 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
-	r.result("all_free_after", ms(freeAt.Sub(last)), "ms", "from the last storm checkout's answer until validate showed no seat in use")
-	r.result("beyond_ttl", ms(freeAt.Sub(last)-ttl), "ms", "all_free_after minus the TTL: reaping and polling delay")
+	r.result("all_free_after", ms(freeAt.Sub(due)), "ms", "from the due time until validate showed no seat in use")
+	r.result("beyond_due", ms(freeAt.Sub(last)), "ms", "from the latest storm lease's deadline until all were free: reaping and polling delay")
 	if during.OK() > 0 {
 		r.result("checkout_p99_during_expiry", ms(during.Histogram().Quantile(0.99)), "ms",
 			fmt.Sprintf("of %d checkouts between the first lease falling due and the last seat free", during.OK()))
@@ -154,6 +168,16 @@ func (e *env) waitFree(ctx context.Context, key string, inUse *atomic.Int64, dea
 			return now, err
 		}
 	}
+}
+
+// stormTTL is the whole seconds a checkout sent with left until the due
+// time asks for: rounded up, so no lease falls due early, and at least 1.
+func stormTTL(left time.Duration) int64 {
+	secs := int64((left + time.Second - 1) / time.Second)
+	if secs < 1 {
+		return 1
+	}
+	return secs
 }
 
 // storeMax raises a to v if v is larger.

@@ -140,12 +140,52 @@ func TestExpiryStormWaitsForEverySeat(t *testing.T) {
 		t.Errorf("checkouts counted %d, the fake answered %d", counted, ok)
 	}
 	res, found := resultOf(r, "all_free_after")
-	if !found || res.Value <= 0 {
+	if !found || res.Value < 0 {
 		t.Errorf("all_free_after = %+v", res)
 	}
-	// The fake frees a seat only once its TTL passed.
-	if res.Value < 1000 {
-		t.Errorf("all_free_after = %v ms, but the seats' TTL is 1 s", res.Value)
+	if res, found := resultOf(r, "beyond_due"); !found || res.Value < 0 {
+		t.Errorf("beyond_due = %+v: seats were free before the last lease fell due", res)
+	}
+}
+
+// The storm's leases are sent over two seconds but fall due within one
+// second of each other: each asks for the TTL left until the due time.
+func TestExpiryStormLeasesFallDueTogether(t *testing.T) {
+	f := newFakeCluster(t, nil)
+	// 256 leases, 32 in flight, 250 ms each: 8 waves over 2 s. With one
+	// fixed TTL their deadlines would spread over 1.75 s.
+	f.checkoutDelay = 250 * time.Millisecond
+	r := runFake(t, f, "expiry-storm", func(o *Options) { o.Leases, o.TTL, o.Clients = 256, 3 * time.Second, 1 })
+	if got := opOf(t, r, "storm_checkout").OK; got != 256 {
+		t.Fatalf("storm_checkout ok = %d, want 256", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.stormDue) != 256 {
+		t.Fatalf("the fake saw %d storm checkouts, want 256", len(f.stormDue))
+	}
+	lo, hi := f.stormDue[0], f.stormDue[0]
+	for _, d := range f.stormDue {
+		if d.Before(lo) {
+			lo = d
+		}
+		if d.After(hi) {
+			hi = d
+		}
+	}
+	if spread := hi.Sub(lo); spread > 1100*time.Millisecond {
+		t.Errorf("storm leases fall due over %s, want within about one second", spread)
+	}
+}
+
+func TestStormTTL(t *testing.T) {
+	for _, c := range []struct {
+		left time.Duration
+		want int64
+	}{{-time.Second, 1}, {0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {time.Second + time.Millisecond, 2}, {59500 * time.Millisecond, 60}} {
+		if got := stormTTL(c.left); got != c.want {
+			t.Errorf("stormTTL(%s) = %d, want %d", c.left, got, c.want)
+		}
 	}
 }
 
