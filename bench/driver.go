@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,32 +27,49 @@ const (
 	codeCanceled = "canceled"
 )
 
-// driver sends every measured request of a run through one shared
-// http.Client, so connections are kept alive and reused across workers.
+// driver sends every measured request of a run through a few shared
+// http.Clients, so connections are kept alive and reused across workers.
+// One http.Transport guards its idle connections with one mutex; at 64
+// workers that lock, in the load generator, becomes a bottleneck of its
+// own (a mutex profile of the in-process heartbeat benchmark put 90% of
+// its lock waits there). Workers are spread over driverShards transports.
 type driver struct {
-	hc    *http.Client
+	hcs   []*http.Client
+	next  atomic.Uint32
 	token string
 }
 
+const driverShards = 16
+
 func newDriver(conns int, token string, timeout time.Duration) *driver {
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   conns,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: timeout,
+	d := &driver{token: token}
+	for range driverShards {
+		tr := &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   conns,
+			IdleConnTimeout:       90 * time.Second,
+			DisableCompression:    true,
+			ResponseHeaderTimeout: timeout,
+		}
+		d.hcs = append(d.hcs, &http.Client{Transport: tr, Timeout: timeout})
 	}
-	return &driver{hc: &http.Client{Transport: tr, Timeout: timeout}, token: token}
+	return d
 }
 
-func (d *driver) close() { d.hc.CloseIdleConnections() }
+func (d *driver) close() {
+	for _, hc := range d.hcs {
+		hc.CloseIdleConnections()
+	}
+}
 
 // wbuf is one worker's reusable buffers: the request body it builds and
-// the answer it reads, so a steady worker allocates little per request.
+// the answer it reads, so a steady worker allocates little per request,
+// and the client it was given on its first request.
 type wbuf struct {
 	req  []byte
 	resp []byte
 	rd   bytes.Reader
+	hc   *http.Client
 }
 
 // send makes one request and returns "" for a 2xx answer, else its error
@@ -72,7 +90,10 @@ func (d *driver) send(ctx context.Context, method, url string, body []byte, admi
 	if admin {
 		req.Header["Authorization"] = []string{"Bearer " + d.token}
 	}
-	resp, err := d.hc.Do(req)
+	if b.hc == nil {
+		b.hc = d.hcs[d.next.Add(1)%driverShards]
+	}
+	resp, err := b.hc.Do(req)
 	if err != nil {
 		return transportCode(ctx, err)
 	}

@@ -155,7 +155,7 @@ func TestExpiryStormLeasesFallDueTogether(t *testing.T) {
 	// 256 leases, 32 in flight, 250 ms each: 8 waves over 2 s. With one
 	// fixed TTL their deadlines would spread over 1.75 s.
 	f.checkoutDelay = 250 * time.Millisecond
-	r := runFake(t, f, "expiry-storm", func(o *Options) { o.Leases, o.TTL, o.Clients = 256, 3 * time.Second, 1 })
+	r := runFake(t, f, "expiry-storm", func(o *Options) { o.Leases, o.TTL, o.Clients = 256, 3*time.Second, 1 })
 	if got := opOf(t, r, "storm_checkout").OK; got != 256 {
 		t.Fatalf("storm_checkout ok = %d, want 256", got)
 	}
