@@ -228,7 +228,8 @@ func (f *fakeCluster) checkout(w http.ResponseWriter, r *http.Request) {
 		f.stormDue = append(f.stormDue, f.leases[id].expires)
 	}
 	f.countOK(r, "checkout")
-	writeFake(w, 200, api.LeaseResponse{Lease: api.Lease{ID: id, LicenseID: lic.id, Feature: req.Feature, Holder: req.Holder}, Token: "x.y.z"})
+	writeFake(w, 200, api.LeaseResponse{Lease: api.Lease{ID: id, LicenseID: lic.id, Feature: req.Feature, Holder: req.Holder,
+		ExpiresAt: f.leases[id].expires.UTC()}, Token: "x.y.z"})
 }
 
 func (f *fakeCluster) heartbeat(w http.ResponseWriter, r *http.Request) {

@@ -93,8 +93,7 @@ func expiryStorm(ctx context.Context, e *env) (*Report, error) {
 		code := e.d.send(ctx, http.MethodPost, targets[j%len(targets)]+"/v1/checkout", b.req, false, &b)
 		take.Done(t0, code)
 		if code == "" {
-			// The leader stamps the lease between sending and this answer.
-			storeMax(&lastDue, time.Now().Add(time.Duration(secs)*time.Second).UnixNano())
+			storeMax(&lastDue, leaseDeadline(b.resp, time.Now().Add(time.Duration(secs)*time.Second)).UnixNano())
 		}
 		return nil
 	})
@@ -178,6 +177,15 @@ func stormTTL(left time.Duration) int64 {
 		return 1
 	}
 	return secs
+}
+
+// leaseDeadline is the expires_at of a checkout answer: the deadline the
+// leader stamped. guess stands in when the answer has none.
+func leaseDeadline(answer []byte, guess time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, jsonString(answer, "expires_at")); err == nil && !t.IsZero() {
+		return t
+	}
+	return guess
 }
 
 // storeMax raises a to v if v is larger.

@@ -178,6 +178,20 @@ func TestExpiryStormLeasesFallDueTogether(t *testing.T) {
 	}
 }
 
+func TestLeaseDeadline(t *testing.T) {
+	guess := time.Unix(100, 0)
+	at := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+	ans := []byte(`{"lease":{"id":"lse_1","issued_at":"2026-11-27T09:59:00Z","expires_at":"2026-11-27T10:00:00.123456789Z"},"token":"x"}`)
+	if got := leaseDeadline(ans, guess); !got.Equal(at) {
+		t.Errorf("leaseDeadline = %s, want %s", got, at)
+	}
+	for _, bad := range []string{`{}`, `{"expires_at":"soon"}`, `{"expires_at":"0001-01-01T00:00:00Z"}`} {
+		if got := leaseDeadline([]byte(bad), guess); !got.Equal(guess) {
+			t.Errorf("leaseDeadline(%s) = %s, want the guess", bad, got)
+		}
+	}
+}
+
 func TestStormTTL(t *testing.T) {
 	for _, c := range []struct {
 		left time.Duration
