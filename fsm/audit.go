@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -15,28 +14,40 @@ import (
 // Time from the command, Hash over both. It runs inside the Apply that made
 // the change, so an event is never recorded late or lost.
 func (s *state) appendAudit(now int64, rec AuditRecord) {
-	rec.Index = 1
-	rec.PrevHash = ""
-	if n := len(s.audit); n > 0 {
-		rec.Index = s.audit[n-1].Index + 1
-		rec.PrevHash = s.audit[n-1].Hash
-	}
+	rec.Index = s.audit.n + 1
 	rec.Time = now
-	rec.Hash = ""
-	h, err := recordHash(&rec)
-	if err != nil {
-		// Only a corrupt PrevHash can fail, and PrevHash is our own output.
-		panic(fmt.Sprintf("fsm: audit chain: %v", err))
+	rec.PrevHash, rec.Hash = "", ""
+	var prev []byte
+	last, ok := s.audit.lastHash()
+	if ok {
+		prev = last[:]
 	}
-	rec.Hash = h
-	s.audit = append(s.audit, rec)
+	s.audit.push(&rec, chainHash(prev, &rec))
 }
 
-// hashInputs are reused buffers for recordHash: every audited command on
-// every node hashes one record, so its allocations count.
+// hashInputs are reused buffers for the record hash: every audited command
+// on every node hashes one record, so its allocations count.
 var hashInputs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// recordHash is hex(sha256(prevHashBytes || canonical(rec without Hash))).
+// chainHash is sha256(prev || canonical(rec)) with prev_hash hex(prev):
+// the hash of a record appended after one whose hash is prev (nil for the
+// first record). rec.PrevHash is not read.
+func chainHash(prev []byte, rec *AuditRecord) [sha256.Size]byte {
+	in := hashInputs.Get().(*bytes.Buffer)
+	defer hashInputs.Put(in)
+	in.Reset()
+	in.Write(prev)
+	var prevHex [2 * sha256.Size]byte
+	n := hex.Encode(prevHex[:], prev)
+	if err := writeCanonicalRecord(in, rec, prevHex[:n]); err != nil {
+		// Writing to a bytes.Buffer cannot fail; an encoding failure is a bug.
+		panic(fmt.Sprintf("fsm: audit chain: %v", err))
+	}
+	return sha256.Sum256(in.Bytes())
+}
+
+// recordHash is hex(sha256(prevHashBytes || canonical(rec without Hash))),
+// for a record as read back, whose PrevHash may be damaged.
 func recordHash(rec *AuditRecord) (string, error) {
 	in := hashInputs.Get().(*bytes.Buffer)
 	defer hashInputs.Put(in)
@@ -54,7 +65,7 @@ func recordHash(rec *AuditRecord) (string, error) {
 		}
 		in.Write(b)
 	}
-	if err := writeCanonicalRecord(in, rec); err != nil {
+	if err := writeCanonicalRecord(in, rec, rec.PrevHash); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(in.Bytes())
@@ -65,7 +76,10 @@ func recordHash(rec *AuditRecord) (string, error) {
 // array in a fixed field order, Hash left out. It is spelled out field by
 // field (not the struct's reflection encoding) so that a field added to
 // AuditRecord later cannot change the hash of records already written.
-func writeCanonicalRecord(w io.Writer, r *AuditRecord) error {
+//
+// prevHex stands for r.PrevHash, so that appending can pass the hex it
+// holds in a local array rather than allocate a string for it.
+func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, r *AuditRecord, prevHex S) error {
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(w)
@@ -84,7 +98,11 @@ func writeCanonicalRecord(w io.Writer, r *AuditRecord) error {
 	do(enc.EncodeString(r.Feature))
 	do(encodeHolder(enc, r.Holder))
 	do(enc.EncodeString(r.Detail))
-	do(enc.EncodeString(r.PrevHash))
+	if err == nil {
+		// The encoder writes straight through to w, so the last field can
+		// be appended to w in the encoder's string form.
+		w.Write(appendMsgpackStr(w.AvailableBuffer(), prevHex))
+	}
 	return err
 }
 
