@@ -22,7 +22,8 @@ func (s *state) appendAudit(now int64, rec AuditRecord) {
 	if ok {
 		prev = last[:]
 	}
-	s.audit.push(&rec, chainHash(prev, &rec))
+	f := fieldsOf(&rec)
+	push(&s.audit, &f, chainHash(prev, &rec))
 }
 
 // hashInputs are reused buffers for the record hash: every audited command

@@ -83,20 +83,21 @@ func (l *auditLog) limits() (recs, bytes int) {
 }
 
 // intern returns s's id, adding it while the table has room.
-func (l *auditLog) intern(s string) uint32 {
+func intern[S ~string | ~[]byte](l *auditLog, s S) uint32 {
 	if l.ids == nil {
 		l.ids = map[string]uint32{"": 0}
 		l.strs = append(l.strs, "")
 	}
-	if id, ok := l.ids[s]; ok {
+	if id, ok := l.ids[string(s)]; ok {
 		return id
 	}
 	if limit := l.maxStrings; len(l.strs) >= maxAuditStrings || (limit > 0 && len(l.strs) >= limit) {
 		return inlineStr
 	}
 	id := uint32(len(l.strs))
-	l.strs = append(l.strs, s)
-	l.ids[s] = id
+	str := string(s)
+	l.strs = append(l.strs, str)
+	l.ids[str] = id
 	return id
 }
 
@@ -109,14 +110,31 @@ func (v *auditView) lastHash() (h [32]byte, ok bool) {
 	return c.recs[len(c.recs)-1].hash, true
 }
 
-// push appends rec (whose Index, PrevHash and Hash are ignored) with the
-// given hash. The caller has linked it: hash covers the previous one.
-func (l *auditLog) push(rec *AuditRecord, hash [32]byte) {
-	e := auditEntry{time: rec.Time, hash: hash,
-		typ: l.intern(rec.Type), license: l.intern(rec.LicenseID), feature: l.intern(rec.Feature)}
-	c := l.tail(partSize(&e, rec))
+// auditFields are what a record stores besides its hash: from Apply as
+// strings, from a snapshot as bytes the decoder reuses.
+type auditFields[S ~string | ~[]byte] struct {
+	time                                 int64
+	typ, license, lease, feature, detail S
+	holder                               *[4]S // machine, user, hostname, process; nil when none
+}
+
+func fieldsOf(r *AuditRecord) auditFields[string] {
+	f := auditFields[string]{time: r.Time, typ: r.Type, license: r.LicenseID, lease: r.LeaseID,
+		feature: r.Feature, detail: r.Detail}
+	if h := r.Holder; h != nil {
+		f.holder = &[4]string{h.Machine, h.User, h.Hostname, h.Process}
+	}
+	return f
+}
+
+// push appends a record with the given hash. The caller has linked it:
+// hash covers the previous record's.
+func push[S ~string | ~[]byte](l *auditLog, f *auditFields[S], hash [32]byte) {
+	e := auditEntry{time: f.time, hash: hash,
+		typ: intern(l, f.typ), license: intern(l, f.license), feature: intern(l, f.feature)}
+	c := l.tail(partSize(&e, f))
 	e.off = uint32(len(c.data))
-	c.data = appendPart(c.data, &e, rec)
+	c.data = appendPart(c.data, &e, f)
 	c.recs = append(c.recs, e)
 	l.n++
 }
@@ -164,23 +182,26 @@ func (l *auditLog) view() auditView {
 // strings the inline ones of type, license and feature, the lease id, the
 // holder's four fields when partHolder is set, and the detail.
 
-func partSize(e *auditEntry, r *AuditRecord) int {
-	n := 1 + strSize(r.LeaseID) + strSize(r.Detail)
-	for _, s := range [...]struct {
-		id uint32
-		s  string
-	}{{e.typ, r.Type}, {e.license, r.LicenseID}, {e.feature, r.Feature}} {
-		if s.id == inlineStr {
-			n += strSize(s.s)
-		}
+func partSize[S ~string | ~[]byte](e *auditEntry, f *auditFields[S]) int {
+	n := 1 + strSize(f.lease) + strSize(f.detail)
+	if e.typ == inlineStr {
+		n += strSize(f.typ)
 	}
-	if h := r.Holder; h != nil {
-		n += strSize(h.Machine) + strSize(h.User) + strSize(h.Hostname) + strSize(h.Process)
+	if e.license == inlineStr {
+		n += strSize(f.license)
+	}
+	if e.feature == inlineStr {
+		n += strSize(f.feature)
+	}
+	if h := f.holder; h != nil {
+		for _, s := range h {
+			n += strSize(s)
+		}
 	}
 	return n
 }
 
-func strSize(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+func strSize[S ~string | ~[]byte](s S) int { return uvarintLen(uint64(len(s))) + len(s) }
 
 func uvarintLen(x uint64) int {
 	n := 1
@@ -191,32 +212,31 @@ func uvarintLen(x uint64) int {
 	return n
 }
 
-func appendPart(b []byte, e *auditEntry, r *AuditRecord) []byte {
+func appendPart[S ~string | ~[]byte](b []byte, e *auditEntry, f *auditFields[S]) []byte {
 	var flags byte
-	if r.Holder != nil {
+	if f.holder != nil {
 		flags |= partHolder
 	}
 	b = append(b, flags)
 	if e.typ == inlineStr {
-		b = appendPartStr(b, r.Type)
+		b = appendPartStr(b, f.typ)
 	}
 	if e.license == inlineStr {
-		b = appendPartStr(b, r.LicenseID)
+		b = appendPartStr(b, f.license)
 	}
 	if e.feature == inlineStr {
-		b = appendPartStr(b, r.Feature)
+		b = appendPartStr(b, f.feature)
 	}
-	b = appendPartStr(b, r.LeaseID)
-	if h := r.Holder; h != nil {
-		b = appendPartStr(b, h.Machine)
-		b = appendPartStr(b, h.User)
-		b = appendPartStr(b, h.Hostname)
-		b = appendPartStr(b, h.Process)
+	b = appendPartStr(b, f.lease)
+	if h := f.holder; h != nil {
+		for _, s := range h {
+			b = appendPartStr(b, s)
+		}
 	}
-	return appendPartStr(b, r.Detail)
+	return appendPartStr(b, f.detail)
 }
 
-func appendPartStr(b []byte, s string) []byte {
+func appendPartStr[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }

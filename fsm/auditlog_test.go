@@ -208,6 +208,7 @@ func TestAuditSnapshotEncoding(t *testing.T) {
 
 // TestAuditRestoreRoundTrip: records read back from a snapshot's audit
 // section rebuild the same log, and a chain that does not link is refused.
+// (TestGoldenSnapshot and TestSnapshotWhileApplying restore whole states.)
 func TestAuditRestoreRoundTrip(t *testing.T) {
 	events := auditEvents(30)
 	want := referenceChain(t, events)
@@ -227,10 +228,20 @@ func TestAuditRestoreRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			recs := append([]AuditRecord(nil), want...)
 			tc.damage(recs)
+			// Encoded as v1 snapshots hold them, decoded as Restore does.
+			var buf bytes.Buffer
+			enc := msgpack.NewEncoder(&buf)
+			for i := range recs {
+				if err := enc.Encode(&recs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dec := msgpack.NewDecoder(&buf)
+			var rd auditReader
 			s := smallLog()
 			var err error
-			for i := range recs {
-				if err = s.audit.restore(&recs[i]); err != nil {
+			for range recs {
+				if err = s.audit.restore(dec, &rd); err != nil {
 					break
 				}
 			}
@@ -290,5 +301,36 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	wantIdx, wantHash := h.f.AuditHead()
 	if idx, hash := f.AuditHead(); idx != wantIdx || hash != wantHash {
 		t.Fatalf("restored head %d %s, want %d %s", idx, hash, wantIdx, wantHash)
+	}
+}
+
+// TestAuditReaderFieldOrder: the record decoder reads what the reflection
+// decoder did, whatever the order of the fields, skipping unknown ones.
+func TestAuditReaderFieldOrder(t *testing.T) {
+	want := referenceChain(t, auditEvents(12))
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true) // alphabetical: not the struct's order
+	for _, r := range want {
+		m := map[string]any{"i": r.Index, "t": r.Time, "ty": r.Type, "lic": r.LicenseID,
+			"lease": r.LeaseID, "f": r.Feature, "h": nil, "d": r.Detail, "prev": r.PrevHash,
+			"hash": r.Hash, "zz-later-field": []int{1, 2}}
+		if h := r.Holder; h != nil {
+			m["h"] = map[string]any{"p": h.Process, "h": h.Hostname, "u": h.User, "m": h.Machine, "x": 7}
+		}
+		if err := enc.Encode(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dec := msgpack.NewDecoder(&buf)
+	var rd auditReader
+	s := smallLog()
+	for range want {
+		if err := s.audit.restore(dec, &rd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.audit.records(0, 0); !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded records differ:\n%+v\n%+v", got[0], want[0])
 	}
 }

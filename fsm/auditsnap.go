@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // The audit section of a snapshot holds each record as msgpack's
@@ -94,38 +95,129 @@ func appendMsgpackStr[S ~string | ~[]byte](b []byte, s S) []byte {
 
 var errAuditLink = errors.New("audit chain does not link")
 
-// restore appends a record read from a snapshot. The log stores no
-// PrevHash or Index, so a record must follow its predecessor exactly:
-// Index one more, PrevHash its Hash ("" for record 1), and Hash 64
-// lowercase hex digits. Every snapshot Tally wrote is such a chain; one
+// auditReader decodes snapshot records into buffers it reuses, so reading
+// a million records allocates only what the log keeps. It reads what the
+// reflection decoder of AuditRecord would: fields in any order, unknown
+// ones skipped, missing ones zero.
+type auditReader struct {
+	index      uint64
+	f          auditFields[[]byte]
+	holder     [4][]byte
+	prev, hash []byte
+	key        []byte
+}
+
+func (rd *auditReader) read(dec *msgpack.Decoder) error {
+	rd.index = 0
+	rd.f = auditFields[[]byte]{typ: rd.f.typ[:0], license: rd.f.license[:0], lease: rd.f.lease[:0],
+		feature: rd.f.feature[:0], detail: rd.f.detail[:0]}
+	rd.prev, rd.hash = rd.prev[:0], rd.hash[:0]
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n && err == nil; i++ {
+		if err = dec.Decode(&rd.key); err != nil {
+			return err
+		}
+		switch string(rd.key) {
+		case "i":
+			rd.index, err = dec.DecodeUint64()
+		case "t":
+			rd.f.time, err = dec.DecodeInt64()
+		case "ty":
+			err = dec.Decode(&rd.f.typ)
+		case "lic":
+			err = dec.Decode(&rd.f.license)
+		case "lease":
+			err = dec.Decode(&rd.f.lease)
+		case "f":
+			err = dec.Decode(&rd.f.feature)
+		case "h":
+			err = rd.readHolder(dec)
+		case "d":
+			err = dec.Decode(&rd.f.detail)
+		case "prev":
+			err = dec.Decode(&rd.prev)
+		case "hash":
+			err = dec.Decode(&rd.hash)
+		default:
+			err = dec.Skip()
+		}
+	}
+	return err
+}
+
+func (rd *auditReader) readHolder(dec *msgpack.Decoder) error {
+	rd.f.holder = nil
+	if c, err := dec.PeekCode(); err != nil {
+		return err
+	} else if c == msgpcode.Nil {
+		return dec.DecodeNil()
+	}
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for i := range rd.holder {
+		rd.holder[i] = rd.holder[i][:0]
+	}
+	rd.f.holder = &rd.holder
+	for i := 0; i < n && err == nil; i++ {
+		if err = dec.Decode(&rd.key); err != nil {
+			return err
+		}
+		switch string(rd.key) {
+		case "m":
+			err = dec.Decode(&rd.holder[0])
+		case "u":
+			err = dec.Decode(&rd.holder[1])
+		case "h":
+			err = dec.Decode(&rd.holder[2])
+		case "p":
+			err = dec.Decode(&rd.holder[3])
+		default:
+			err = dec.Skip()
+		}
+	}
+	return err
+}
+
+// restore reads the next record of a snapshot and appends it. The log
+// stores no PrevHash or Index, so a record must follow its predecessor
+// exactly: Index one more, PrevHash its Hash ("" for record 1), and Hash
+// 64 lowercase hex digits. Every snapshot Tally wrote is such a chain; one
 // that is not was damaged, and is refused rather than half kept. The hash
 // itself is not recomputed (VerifyChain does that).
-func (l *auditLog) restore(rec *AuditRecord) error {
-	if rec.Index != l.n+1 {
-		return fmt.Errorf("%w: record %d where %d belongs", errAuditLink, rec.Index, l.n+1)
+func (l *auditLog) restore(dec *msgpack.Decoder, rd *auditReader) error {
+	if err := rd.read(dec); err != nil {
+		return err
+	}
+	if rd.index != l.n+1 {
+		return fmt.Errorf("%w: record %d where %d belongs", errAuditLink, rd.index, l.n+1)
 	}
 	var hash [32]byte
-	if err := decodeHashHex(&hash, rec.Hash); err != nil {
-		return fmt.Errorf("%w: record %d: hash: %v", errAuditLink, rec.Index, err)
+	if err := decodeHashHex(&hash, rd.hash); err != nil {
+		return fmt.Errorf("%w: record %d: hash: %v", errAuditLink, rd.index, err)
 	}
 	last, ok := l.lastHash()
-	if !ok && rec.PrevHash != "" {
+	if !ok && len(rd.prev) != 0 {
 		return fmt.Errorf("%w: record 1 has a prev_hash", errAuditLink)
 	}
 	if ok {
 		var prev [32]byte
-		if decodeHashHex(&prev, rec.PrevHash) != nil || prev != last {
-			return fmt.Errorf("%w: record %d: prev_hash is not the hash of record %d", errAuditLink, rec.Index, rec.Index-1)
+		if decodeHashHex(&prev, rd.prev) != nil || prev != last {
+			return fmt.Errorf("%w: record %d: prev_hash is not the hash of record %d", errAuditLink, rd.index, rd.index-1)
 		}
 	}
-	l.push(rec, hash)
+	push(l, &rd.f, hash)
 	return nil
 }
 
 // decodeHashHex decodes a hash as appendAudit writes it: 64 lowercase hex
 // digits (hex.Decode would also take upper case, which would not encode
 // back to the same bytes).
-func decodeHashHex(dst *[32]byte, s string) error {
+func decodeHashHex(dst *[32]byte, s []byte) error {
 	if len(s) != hex.EncodedLen(len(dst)) {
 		return fmt.Errorf("%d characters, want %d", len(s), hex.EncodedLen(len(dst)))
 	}

@@ -255,16 +255,14 @@ func readState(br *bufio.Reader) (*state, error) {
 	if err == nil {
 		err = readSizedSection(dec, secLicenses, func(n int) {
 			s.licenses, s.licenseByKey = make(map[string]License, n), make(map[string]string, n)
-		}, func(l License) error {
+		}, func(l License) {
 			s.licenses[l.ID] = l
 			s.licenseByKey[l.Key] = l.ID
-			return nil
 		})
 	}
 	if err == nil {
-		err = readSizedSection(dec, secLeases, func(n int) { s.leases = make(map[string]*liveLease, n) }, func(sl snapLease) error {
+		err = readSizedSection(dec, secLeases, func(n int) { s.leases = make(map[string]*liveLease, n) }, func(sl snapLease) {
 			s.addLease(&liveLease{Lease: sl.Lease, seatKey: sl.SeatKey})
-			return nil
 		})
 	}
 	if err == nil {
@@ -274,7 +272,8 @@ func readState(br *bufio.Reader) (*state, error) {
 		err = readSection(dec, secEnded, s.rememberEnded)
 	}
 	if err == nil {
-		err = readSizedSection(dec, secAudit, nil, func(r AuditRecord) error { return s.audit.restore(&r) })
+		var rd auditReader
+		err = readItems(dec, secAudit, nil, func() error { return s.audit.restore(dec, &rd) })
 	}
 	if err == nil {
 		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
@@ -292,7 +291,7 @@ func readState(br *bufio.Reader) (*state, error) {
 
 // readSection checks the section name and hands each decoded item to add.
 func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
-	return readSizedSection(dec, name, nil, func(v T) error { add(v); return nil })
+	return readSizedSection(dec, name, nil, add)
 }
 
 // maxPresize bounds what a section's declared length may preallocate.
@@ -300,8 +299,21 @@ const maxPresize = 1 << 22
 
 // readSizedSection is readSection that first tells sized how many items
 // follow, so a large state is allocated once rather than grown item by
-// item, and whose add may refuse an item.
-func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int), add func(T) error) error {
+// item.
+func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int), add func(T)) error {
+	return readItems(dec, name, sized, func() error {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		add(v)
+		return nil
+	})
+}
+
+// readItems checks the section name, tells sized (when not nil) how many
+// items follow and calls item to read each one.
+func readItems(dec *msgpack.Decoder, name string, sized func(n int), item func() error) error {
 	got, err := dec.DecodeString()
 	if err != nil {
 		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
@@ -323,11 +335,7 @@ func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int
 		sized(size)
 	}
 	for i := 0; i < n; i++ {
-		var v T
-		if err := dec.Decode(&v); err != nil {
-			return fmt.Errorf("fsm: snapshot section %s item %d: %w", name, i, err)
-		}
-		if err := add(v); err != nil {
+		if err := item(); err != nil {
 			return fmt.Errorf("fsm: snapshot section %s item %d: %w", name, i, err)
 		}
 	}
