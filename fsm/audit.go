@@ -13,34 +13,35 @@ import (
 // appendAudit links rec onto the chain: Index and PrevHash from the head,
 // Time from the command, Hash over both. It runs inside the Apply that made
 // the change, so an event is never recorded late or lost.
+//
+// The record's fields are copied out of rec (a Holder value, not the
+// pointer), so the caller's Holder can stay on its stack.
 func (s *state) appendAudit(now int64, rec AuditRecord) {
-	rec.Index = s.audit.n + 1
 	rec.Time = now
-	rec.PrevHash, rec.Hash = "", ""
+	f := fieldsOf(&rec)
 	var prev []byte
 	last, ok := s.audit.lastHash()
 	if ok {
 		prev = last[:]
 	}
-	f := fieldsOf(&rec)
-	push(&s.audit, &f, chainHash(prev, &rec))
+	push(&s.audit, &f, chainHash(prev, s.audit.n+1, &f))
 }
 
 // hashInputs are reused buffers for the record hash: every audited command
 // on every node hashes one record, so its allocations count.
 var hashInputs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// chainHash is sha256(prev || canonical(rec)) with prev_hash hex(prev):
-// the hash of a record appended after one whose hash is prev (nil for the
-// first record). rec.PrevHash is not read.
-func chainHash(prev []byte, rec *AuditRecord) [sha256.Size]byte {
+// chainHash is sha256(prev || canonical(record)) with prev_hash hex(prev):
+// the hash of record index with fields f, appended after one whose hash
+// is prev (nil for the first record).
+func chainHash(prev []byte, index uint64, f *auditFields[string]) [sha256.Size]byte {
 	in := hashInputs.Get().(*bytes.Buffer)
 	defer hashInputs.Put(in)
 	in.Reset()
 	in.Write(prev)
 	var prevHex [2 * sha256.Size]byte
 	n := hex.Encode(prevHex[:], prev)
-	if err := writeCanonicalRecord(in, rec, prevHex[:n]); err != nil {
+	if err := writeCanonicalRecord(in, index, f, prevHex[:n]); err != nil {
 		// Writing to a bytes.Buffer cannot fail; an encoding failure is a bug.
 		panic(fmt.Sprintf("fsm: audit chain: %v", err))
 	}
@@ -66,7 +67,8 @@ func recordHash(rec *AuditRecord) (string, error) {
 		}
 		in.Write(b)
 	}
-	if err := writeCanonicalRecord(in, rec, rec.PrevHash); err != nil {
+	f := fieldsOf(rec)
+	if err := writeCanonicalRecord(in, rec.Index, &f, rec.PrevHash); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(in.Bytes())
@@ -78,9 +80,9 @@ func recordHash(rec *AuditRecord) (string, error) {
 // field (not the struct's reflection encoding) so that a field added to
 // AuditRecord later cannot change the hash of records already written.
 //
-// prevHex stands for r.PrevHash, so that appending can pass the hex it
+// prevHex is the prev_hash field, so that appending can pass the hex it
 // holds in a local array rather than allocate a string for it.
-func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, r *AuditRecord, prevHex S) error {
+func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, index uint64, f *auditFields[string], prevHex S) error {
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(w)
@@ -91,14 +93,14 @@ func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, r *AuditRecord, 
 		}
 	}
 	do(enc.EncodeArrayLen(9))
-	do(enc.EncodeUint(r.Index))
-	do(enc.EncodeInt(r.Time))
-	do(enc.EncodeString(r.Type))
-	do(enc.EncodeString(r.LicenseID))
-	do(enc.EncodeString(r.LeaseID))
-	do(enc.EncodeString(r.Feature))
-	do(encodeHolder(enc, r.Holder))
-	do(enc.EncodeString(r.Detail))
+	do(enc.EncodeUint(index))
+	do(enc.EncodeInt(f.time))
+	do(enc.EncodeString(f.typ))
+	do(enc.EncodeString(f.license))
+	do(enc.EncodeString(f.lease))
+	do(enc.EncodeString(f.feature))
+	do(encodeHolder(enc, f))
+	do(enc.EncodeString(f.detail))
 	if err == nil {
 		// The encoder writes straight through to w, so the last field can
 		// be appended to w in the encoder's string form.
@@ -107,14 +109,14 @@ func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, r *AuditRecord, 
 	return err
 }
 
-func encodeHolder(enc *msgpack.Encoder, h *Holder) error {
-	if h == nil {
+func encodeHolder(enc *msgpack.Encoder, f *auditFields[string]) error {
+	if !f.hasHolder {
 		return enc.EncodeNil()
 	}
 	if err := enc.EncodeArrayLen(4); err != nil {
 		return err
 	}
-	for _, s := range []string{h.Machine, h.User, h.Hostname, h.Process} {
+	for _, s := range f.holder {
 		if err := enc.EncodeString(s); err != nil {
 			return err
 		}

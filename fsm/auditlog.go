@@ -115,14 +115,15 @@ func (v *auditView) lastHash() (h [32]byte, ok bool) {
 type auditFields[S ~string | ~[]byte] struct {
 	time                                 int64
 	typ, license, lease, feature, detail S
-	holder                               *[4]S // machine, user, hostname, process; nil when none
+	holder                               [4]S // machine, user, hostname, process
+	hasHolder                            bool
 }
 
 func fieldsOf(r *AuditRecord) auditFields[string] {
 	f := auditFields[string]{time: r.Time, typ: r.Type, license: r.LicenseID, lease: r.LeaseID,
 		feature: r.Feature, detail: r.Detail}
 	if h := r.Holder; h != nil {
-		f.holder = &[4]string{h.Machine, h.User, h.Hostname, h.Process}
+		f.holder, f.hasHolder = [4]string{h.Machine, h.User, h.Hostname, h.Process}, true
 	}
 	return f
 }
@@ -193,8 +194,8 @@ func partSize[S ~string | ~[]byte](e *auditEntry, f *auditFields[S]) int {
 	if e.feature == inlineStr {
 		n += strSize(f.feature)
 	}
-	if h := f.holder; h != nil {
-		for _, s := range h {
+	if f.hasHolder {
+		for _, s := range f.holder {
 			n += strSize(s)
 		}
 	}
@@ -214,7 +215,7 @@ func uvarintLen(x uint64) int {
 
 func appendPart[S ~string | ~[]byte](b []byte, e *auditEntry, f *auditFields[S]) []byte {
 	var flags byte
-	if f.holder != nil {
+	if f.hasHolder {
 		flags |= partHolder
 	}
 	b = append(b, flags)
@@ -228,8 +229,8 @@ func appendPart[S ~string | ~[]byte](b []byte, e *auditEntry, f *auditFields[S])
 		b = appendPartStr(b, f.feature)
 	}
 	b = appendPartStr(b, f.lease)
-	if h := f.holder; h != nil {
-		for _, s := range h {
+	if f.hasHolder {
+		for _, s := range f.holder {
 			b = appendPartStr(b, s)
 		}
 	}

@@ -102,15 +102,16 @@ var errAuditLink = errors.New("audit chain does not link")
 type auditReader struct {
 	index      uint64
 	f          auditFields[[]byte]
-	holder     [4][]byte
 	prev, hash []byte
 	key        []byte
 }
 
 func (rd *auditReader) read(dec *msgpack.Decoder) error {
 	rd.index = 0
-	rd.f = auditFields[[]byte]{typ: rd.f.typ[:0], license: rd.f.license[:0], lease: rd.f.lease[:0],
-		feature: rd.f.feature[:0], detail: rd.f.detail[:0]}
+	rd.f.time, rd.f.hasHolder = 0, false
+	for _, b := range []*[]byte{&rd.f.typ, &rd.f.license, &rd.f.lease, &rd.f.feature, &rd.f.detail} {
+		*b = (*b)[:0]
+	}
 	rd.prev, rd.hash = rd.prev[:0], rd.hash[:0]
 	n, err := dec.DecodeMapLen()
 	if err != nil {
@@ -149,7 +150,7 @@ func (rd *auditReader) read(dec *msgpack.Decoder) error {
 }
 
 func (rd *auditReader) readHolder(dec *msgpack.Decoder) error {
-	rd.f.holder = nil
+	rd.f.hasHolder = false
 	if c, err := dec.PeekCode(); err != nil {
 		return err
 	} else if c == msgpcode.Nil {
@@ -159,23 +160,23 @@ func (rd *auditReader) readHolder(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	for i := range rd.holder {
-		rd.holder[i] = rd.holder[i][:0]
+	for i := range rd.f.holder {
+		rd.f.holder[i] = rd.f.holder[i][:0]
 	}
-	rd.f.holder = &rd.holder
+	rd.f.hasHolder = true
 	for i := 0; i < n && err == nil; i++ {
 		if err = dec.Decode(&rd.key); err != nil {
 			return err
 		}
 		switch string(rd.key) {
 		case "m":
-			err = dec.Decode(&rd.holder[0])
+			err = dec.Decode(&rd.f.holder[0])
 		case "u":
-			err = dec.Decode(&rd.holder[1])
+			err = dec.Decode(&rd.f.holder[1])
 		case "h":
-			err = dec.Decode(&rd.holder[2])
+			err = dec.Decode(&rd.f.holder[2])
 		case "p":
-			err = dec.Decode(&rd.holder[3])
+			err = dec.Decode(&rd.f.holder[3])
 		default:
 			err = dec.Skip()
 		}
