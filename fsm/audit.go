@@ -3,11 +3,11 @@ package fsm
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // appendAudit links rec onto the chain: Index and PrevHash from the head,
@@ -41,10 +41,7 @@ func chainHash(prev []byte, index uint64, f *auditFields[string]) [sha256.Size]b
 	in.Write(prev)
 	var prevHex [2 * sha256.Size]byte
 	n := hex.Encode(prevHex[:], prev)
-	if err := writeCanonicalRecord(in, index, f, prevHex[:n]); err != nil {
-		// Writing to a bytes.Buffer cannot fail; an encoding failure is a bug.
-		panic(fmt.Sprintf("fsm: audit chain: %v", err))
-	}
+	in.Write(appendCanonicalRecord(in.AvailableBuffer(), index, f, prevHex[:n]))
 	return sha256.Sum256(in.Bytes())
 }
 
@@ -68,60 +65,75 @@ func recordHash(rec *AuditRecord) (string, error) {
 		in.Write(b)
 	}
 	f := fieldsOf(rec)
-	if err := writeCanonicalRecord(in, rec.Index, &f, rec.PrevHash); err != nil {
-		return "", err
-	}
+	in.Write(appendCanonicalRecord(in.AvailableBuffer(), rec.Index, &f, rec.PrevHash))
 	sum := sha256.Sum256(in.Bytes())
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// writeCanonicalRecord writes the v1 canonical form of a record: a msgpack
-// array in a fixed field order, Hash left out. It is spelled out field by
-// field (not the struct's reflection encoding) so that a field added to
-// AuditRecord later cannot change the hash of records already written.
+// appendCanonicalRecord appends the v1 canonical form of a record: a
+// msgpack array in a fixed field order, Hash left out, each value in the
+// form msgpack's Encoder gives it (EncodeUint, EncodeInt, EncodeString,
+// EncodeNil, EncodeArrayLen). It is spelled out field by field (not the
+// struct's reflection encoding) so that a field added to AuditRecord later
+// cannot change the hash of records already written; and by hand, not
+// through an Encoder, so that nothing of f reaches the heap (an Encoder's
+// writer is an interface) and Apply's records cost no allocation here.
+// TestCanonicalRecordEncoding holds it to the Encoder's output.
 //
 // prevHex is the prev_hash field, so that appending can pass the hex it
 // holds in a local array rather than allocate a string for it.
-func writeCanonicalRecord[S ~string | ~[]byte](w *bytes.Buffer, index uint64, f *auditFields[string], prevHex S) error {
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(w)
-	var err error
-	do := func(e error) {
-		if err == nil {
-			err = e
+func appendCanonicalRecord[S ~string | ~[]byte](b []byte, index uint64, f *auditFields[string], prevHex S) []byte {
+	b = append(b, 0x90|9) // fixarray of 9
+	b = appendMsgpackUint(b, index)
+	b = appendMsgpackInt(b, f.time)
+	b = appendMsgpackStr(b, f.typ)
+	b = appendMsgpackStr(b, f.license)
+	b = appendMsgpackStr(b, f.lease)
+	b = appendMsgpackStr(b, f.feature)
+	if f.hasHolder {
+		b = append(b, 0x90|4)
+		for _, s := range f.holder {
+			b = appendMsgpackStr(b, s)
 		}
+	} else {
+		b = append(b, 0xc0)
 	}
-	do(enc.EncodeArrayLen(9))
-	do(enc.EncodeUint(index))
-	do(enc.EncodeInt(f.time))
-	do(enc.EncodeString(f.typ))
-	do(enc.EncodeString(f.license))
-	do(enc.EncodeString(f.lease))
-	do(enc.EncodeString(f.feature))
-	do(encodeHolder(enc, f))
-	do(enc.EncodeString(f.detail))
-	if err == nil {
-		// The encoder writes straight through to w, so the last field can
-		// be appended to w in the encoder's string form.
-		w.Write(appendMsgpackStr(w.AvailableBuffer(), prevHex))
-	}
-	return err
+	b = appendMsgpackStr(b, f.detail)
+	return appendMsgpackStr(b, prevHex)
 }
 
-func encodeHolder(enc *msgpack.Encoder, f *auditFields[string]) error {
-	if !f.hasHolder {
-		return enc.EncodeNil()
+// appendMsgpackUint appends n as Encoder.EncodeUint writes it: the
+// shortest unsigned form.
+func appendMsgpackUint(b []byte, n uint64) []byte {
+	switch {
+	case n <= math.MaxInt8:
+		return append(b, byte(n))
+	case n <= math.MaxUint8:
+		return append(b, 0xcc, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
 	}
-	if err := enc.EncodeArrayLen(4); err != nil {
-		return err
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), n)
+}
+
+// appendMsgpackInt appends n as Encoder.EncodeInt writes it: unsigned
+// forms for n >= 0, else the shortest signed form.
+func appendMsgpackInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0:
+		return appendMsgpackUint(b, uint64(n))
+	case n >= -32:
+		return append(b, byte(n))
+	case n >= math.MinInt8:
+		return append(b, 0xd0, byte(n))
+	case n >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
 	}
-	for _, s := range f.holder {
-		if err := enc.EncodeString(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
 }
 
 // VerifyLink checks one link of the chain: rec's hash matches its contents

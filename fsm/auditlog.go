@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // auditLog is the audit chain in memory, append-only and compact. At the
@@ -95,7 +96,9 @@ func intern[S ~string | ~[]byte](l *auditLog, s S) uint32 {
 		return inlineStr
 	}
 	id := uint32(len(l.strs))
-	str := string(s)
+	// A copy: keeping the caller's string would make every string of the
+	// record it came from escape, and its Holder with them.
+	str := strings.Clone(string(s))
 	l.strs = append(l.strs, str)
 	l.ids[str] = id
 	return id
