@@ -3,40 +3,50 @@ package fsm
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
+	"math"
 	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // appendAudit links rec onto the chain: Index and PrevHash from the head,
 // Time from the command, Hash over both. It runs inside the Apply that made
 // the change, so an event is never recorded late or lost.
+//
+// The record's fields are copied out of rec (a Holder value, not the
+// pointer), so the caller's Holder can stay on its stack.
 func (s *state) appendAudit(now int64, rec AuditRecord) {
-	rec.Index = 1
-	rec.PrevHash = ""
-	if n := len(s.audit); n > 0 {
-		rec.Index = s.audit[n-1].Index + 1
-		rec.PrevHash = s.audit[n-1].Hash
-	}
 	rec.Time = now
-	rec.Hash = ""
-	h, err := recordHash(&rec)
-	if err != nil {
-		// Only a corrupt PrevHash can fail, and PrevHash is our own output.
-		panic(fmt.Sprintf("fsm: audit chain: %v", err))
+	f := fieldsOf(&rec)
+	var prev []byte
+	last, ok := s.audit.lastHash()
+	if ok {
+		prev = last[:]
 	}
-	rec.Hash = h
-	s.audit = append(s.audit, rec)
+	push(&s.audit, &f, chainHash(prev, s.audit.n+1, &f))
 }
 
-// hashInputs are reused buffers for recordHash: every audited command on
-// every node hashes one record, so its allocations count.
+// hashInputs are reused buffers for the record hash: every audited command
+// on every node hashes one record, so its allocations count.
 var hashInputs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// recordHash is hex(sha256(prevHashBytes || canonical(rec without Hash))).
+// chainHash is sha256(prev || canonical(record)) with prev_hash hex(prev):
+// the hash of record index with fields f, appended after one whose hash
+// is prev (nil for the first record).
+func chainHash(prev []byte, index uint64, f *auditFields[string]) [sha256.Size]byte {
+	in := hashInputs.Get().(*bytes.Buffer)
+	defer hashInputs.Put(in)
+	in.Reset()
+	in.Write(prev)
+	var prevHex [2 * sha256.Size]byte
+	n := hex.Encode(prevHex[:], prev)
+	in.Write(appendCanonicalRecord(in.AvailableBuffer(), index, f, prevHex[:n]))
+	return sha256.Sum256(in.Bytes())
+}
+
+// recordHash is hex(sha256(prevHashBytes || canonical(rec without Hash))),
+// for a record as read back, whose PrevHash may be damaged.
 func recordHash(rec *AuditRecord) (string, error) {
 	in := hashInputs.Get().(*bytes.Buffer)
 	defer hashInputs.Put(in)
@@ -54,53 +64,76 @@ func recordHash(rec *AuditRecord) (string, error) {
 		}
 		in.Write(b)
 	}
-	if err := writeCanonicalRecord(in, rec); err != nil {
-		return "", err
-	}
+	f := fieldsOf(rec)
+	in.Write(appendCanonicalRecord(in.AvailableBuffer(), rec.Index, &f, rec.PrevHash))
 	sum := sha256.Sum256(in.Bytes())
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// writeCanonicalRecord writes the v1 canonical form of a record: a msgpack
-// array in a fixed field order, Hash left out. It is spelled out field by
-// field (not the struct's reflection encoding) so that a field added to
-// AuditRecord later cannot change the hash of records already written.
-func writeCanonicalRecord(w io.Writer, r *AuditRecord) error {
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(w)
-	var err error
-	do := func(e error) {
-		if err == nil {
-			err = e
+// appendCanonicalRecord appends the v1 canonical form of a record: a
+// msgpack array in a fixed field order, Hash left out, each value in the
+// form msgpack's Encoder gives it (EncodeUint, EncodeInt, EncodeString,
+// EncodeNil, EncodeArrayLen). It is spelled out field by field (not the
+// struct's reflection encoding) so that a field added to AuditRecord later
+// cannot change the hash of records already written; and by hand, not
+// through an Encoder, so that nothing of f reaches the heap (an Encoder's
+// writer is an interface) and Apply's records cost no allocation here.
+// TestCanonicalRecordEncoding holds it to the Encoder's output.
+//
+// prevHex is the prev_hash field, so that appending can pass the hex it
+// holds in a local array rather than allocate a string for it.
+func appendCanonicalRecord[S ~string | ~[]byte](b []byte, index uint64, f *auditFields[string], prevHex S) []byte {
+	b = append(b, 0x90|9) // fixarray of 9
+	b = appendMsgpackUint(b, index)
+	b = appendMsgpackInt(b, f.time)
+	b = appendMsgpackStr(b, f.typ)
+	b = appendMsgpackStr(b, f.license)
+	b = appendMsgpackStr(b, f.lease)
+	b = appendMsgpackStr(b, f.feature)
+	if f.hasHolder {
+		b = append(b, 0x90|4)
+		for _, s := range f.holder {
+			b = appendMsgpackStr(b, s)
 		}
+	} else {
+		b = append(b, 0xc0)
 	}
-	do(enc.EncodeArrayLen(9))
-	do(enc.EncodeUint(r.Index))
-	do(enc.EncodeInt(r.Time))
-	do(enc.EncodeString(r.Type))
-	do(enc.EncodeString(r.LicenseID))
-	do(enc.EncodeString(r.LeaseID))
-	do(enc.EncodeString(r.Feature))
-	do(encodeHolder(enc, r.Holder))
-	do(enc.EncodeString(r.Detail))
-	do(enc.EncodeString(r.PrevHash))
-	return err
+	b = appendMsgpackStr(b, f.detail)
+	return appendMsgpackStr(b, prevHex)
 }
 
-func encodeHolder(enc *msgpack.Encoder, h *Holder) error {
-	if h == nil {
-		return enc.EncodeNil()
+// appendMsgpackUint appends n as Encoder.EncodeUint writes it: the
+// shortest unsigned form.
+func appendMsgpackUint(b []byte, n uint64) []byte {
+	switch {
+	case n <= math.MaxInt8:
+		return append(b, byte(n))
+	case n <= math.MaxUint8:
+		return append(b, 0xcc, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(n))
 	}
-	if err := enc.EncodeArrayLen(4); err != nil {
-		return err
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), n)
+}
+
+// appendMsgpackInt appends n as Encoder.EncodeInt writes it: unsigned
+// forms for n >= 0, else the shortest signed form.
+func appendMsgpackInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0:
+		return appendMsgpackUint(b, uint64(n))
+	case n >= -32:
+		return append(b, byte(n))
+	case n >= math.MinInt8:
+		return append(b, 0xd0, byte(n))
+	case n >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(n))
 	}
-	for _, s := range []string{h.Machine, h.User, h.Hostname, h.Process} {
-		if err := enc.EncodeString(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(n))
 }
 
 // VerifyLink checks one link of the chain: rec's hash matches its contents

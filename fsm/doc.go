@@ -77,7 +77,35 @@
 // field so that fields added to AuditRecord never change old hashes.
 // VerifyLink checks one link and VerifyChain a run of them; `tally audit
 // verify` uses VerifyLink too, so there is one definition of a valid link.
-// All records are kept in memory for now.
+//
+// The audit log (auditlog.go). All records are kept in memory, in a
+// compact append-only store rather than a []AuditRecord: at the scale
+// target (1.1M records) the slice, its hex hashes and a Holder per record
+// cost about 280 MB and a GC scan of millions of pointers. A record is a
+// 56-byte entry (time, the hash as [32]byte, and the type, license id and
+// feature as indexes into an intern table of at most 1M strings, beyond
+// which they are stored inline) plus its variable part (lease id, holder,
+// detail as uvarint-length strings) in a byte arena. Index and PrevHash
+// are not stored: the chain starts at 1 without gaps, and PrevHash is the
+// previous entry's hash. Entries and arena sit in chunks of 4096 records
+// (fewer when an arena would pass 1 GiB); a full chunk is never written or
+// copied again, so growing the log never re-copies old records, and chunks
+// hold no pointers. An AuditRecord is built only for a reader (Audit)
+// from the stored form. The canonical form is written by hand, byte for
+// byte what msgpack's Encoder writes, so a checkout's Apply keeps its
+// Holder on the stack.
+//
+// A snapshot takes a view of the log under the read lock: a copy of the
+// chunk headers (a few hundred) and the intern table's length. Apply goes
+// on appending while the view is written: appends touch only entries and
+// arena bytes past the view's end, or new arrays, never what the view can
+// reach. The audit section is written from the stored form in exactly the
+// bytes the reflection encoding of AuditRecord gave (a map of ten fields,
+// fixed-width index and time, hex hashes), and read back with a decoder
+// that reuses its buffers. Restore refuses an audit section that does not
+// link (an index out of sequence, a prev_hash that is not the previous
+// hash, a hash that is not 64 lowercase hex digits): no snapshot Tally
+// wrote is like that, and the compact form could not keep it.
 //
 // Snapshots. "TALLYSNAP", a version byte (1), then msgpack sections in
 // fixed order: products, policies, licenses, leases (with seat keys),

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/hex"
 	"maps"
 	"slices"
 	"sort"
@@ -142,27 +143,15 @@ func (f *FSM) ExpiringBefore(t int64, limit int) (out []Lease) {
 // Audit returns records with Index > after, in order, at most limit of them
 // (limit <= 0: no limit).
 func (f *FSM) Audit(after uint64, limit int) (out []AuditRecord) {
-	f.read(func(s *state) {
-		if after >= uint64(len(s.audit)) {
-			return
-		}
-		recs := s.audit[after:]
-		if limit > 0 && len(recs) > limit {
-			recs = recs[:limit]
-		}
-		out = make([]AuditRecord, len(recs))
-		for i, r := range recs {
-			out[i] = cloneRecord(r)
-		}
-	})
+	f.read(func(s *state) { out = s.audit.records(after, limit) })
 	return out
 }
 
 // AuditHead returns the last record's index and hash; (0, "") when empty.
 func (f *FSM) AuditHead() (idx uint64, hash string) {
 	f.read(func(s *state) {
-		if n := len(s.audit); n > 0 {
-			idx, hash = s.audit[n-1].Index, s.audit[n-1].Hash
+		if h, ok := s.audit.lastHash(); ok {
+			idx, hash = s.audit.n, hex.EncodeToString(h[:])
 		}
 	})
 	return idx, hash
@@ -240,12 +229,4 @@ func cloneLicense(l License) License {
 func cloneKey(k SigningKey) SigningKey {
 	k.PublicKey = append([]byte(nil), k.PublicKey...)
 	return k
-}
-
-func cloneRecord(r AuditRecord) AuditRecord {
-	if r.Holder != nil {
-		h := *r.Holder
-		r.Holder = &h
-	}
-	return r
 }

@@ -64,7 +64,7 @@ type capture struct {
 	leases   []*liveLease
 	requests []requestEntry
 	ended    []endedLease
-	audit    []AuditRecord
+	audit    auditView
 	keys     []SigningKey
 	meta     snapMeta
 }
@@ -81,8 +81,8 @@ func (f *FSM) capture() *capture {
 		s.requestOrder.Ascend(func(r *requestEntry) bool { c.requests = append(c.requests, *r); return true })
 		c.ended = make([]endedLease, 0, s.endedOrder.Len())
 		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
-		// Records are never changed once appended, so sharing is safe.
-		c.audit = s.audit[:len(s.audit):len(s.audit)]
+		// The log is append-only: the view shares every record with it.
+		c.audit = s.audit.view()
 		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch}
 	})
 	return c
@@ -131,7 +131,7 @@ func (c *capture) write(w io.Writer) error {
 		err = writeSection(enc, secEnded, c.ended, nil)
 	}
 	if err == nil {
-		err = writeSection(enc, secAudit, c.audit, nil)
+		err = writeAuditSection(enc, &c.audit)
 	}
 	if err == nil {
 		err = writeSection(enc, secKeys, c.keys, nil)
@@ -272,9 +272,8 @@ func readState(br *bufio.Reader) (*state, error) {
 		err = readSection(dec, secEnded, s.rememberEnded)
 	}
 	if err == nil {
-		in := interner{}
-		err = readSizedSection(dec, secAudit, func(n int) { s.audit = make([]AuditRecord, 0, n) },
-			func(r AuditRecord) { s.audit = append(s.audit, in.record(r, s.audit)) })
+		var rd auditReader
+		err = readItems(dec, secAudit, nil, func() error { return s.audit.restore(dec, &rd) })
 	}
 	if err == nil {
 		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
@@ -295,33 +294,6 @@ func readSection[T any](dec *msgpack.Decoder, name string, add func(T)) error {
 	return readSizedSection(dec, name, nil, add)
 }
 
-// interner makes the restored audit records share their repeated strings,
-// as records appended by Apply do: the previous record's hash, the event
-// type, the feature and the license id. Holder names are left alone: with
-// one per desktop they may be as many as the records, and the map would
-// cost more than it saves. The map stops growing at maxInterned strings.
-type interner map[string]string
-
-const maxInterned = 1 << 17
-
-func (in interner) s(v string) string {
-	if have, ok := in[v]; ok {
-		return have
-	}
-	if len(in) < maxInterned {
-		in[v] = v
-	}
-	return v
-}
-
-func (in interner) record(r AuditRecord, before []AuditRecord) AuditRecord {
-	if n := len(before); n > 0 && r.PrevHash == before[n-1].Hash {
-		r.PrevHash = before[n-1].Hash
-	}
-	r.Type, r.LicenseID, r.Feature = in.s(r.Type), in.s(r.LicenseID), in.s(r.Feature)
-	return r
-}
-
 // maxPresize bounds what a section's declared length may preallocate.
 const maxPresize = 1 << 22
 
@@ -329,6 +301,19 @@ const maxPresize = 1 << 22
 // follow, so a large state is allocated once rather than grown item by
 // item.
 func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int), add func(T)) error {
+	return readItems(dec, name, sized, func() error {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		add(v)
+		return nil
+	})
+}
+
+// readItems checks the section name, tells sized (when not nil) how many
+// items follow and calls item to read each one.
+func readItems(dec *msgpack.Decoder, name string, sized func(n int), item func() error) error {
 	got, err := dec.DecodeString()
 	if err != nil {
 		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
@@ -350,11 +335,9 @@ func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int
 		sized(size)
 	}
 	for i := 0; i < n; i++ {
-		var v T
-		if err := dec.Decode(&v); err != nil {
+		if err := item(); err != nil {
 			return fmt.Errorf("fsm: snapshot section %s item %d: %w", name, i, err)
 		}
-		add(v)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ type state struct {
 	requestNodes *btree.FreeListG[*requestEntry]
 	requestSeq   uint64
 
-	audit    []AuditRecord
+	audit    auditLog
 	keys     map[string]SigningKey
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
 	applied  uint64
