@@ -57,7 +57,7 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 		ttl = pol.LeaseTTL
 	}
 	now := stampOf(c.Time)
-	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: c.Holder,
+	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: s.names.holder(c.Holder),
 		RequestID: c.RequestID, IssuedAt: now, ExpiresAt: addClamped(now, ttl), TTL: ttl}
 	var detail string
 	if c.BorrowHours > 0 {

@@ -262,14 +262,14 @@ func readState(br *bufio.Reader) (*state, error) {
 	}
 	if err == nil {
 		err = readSizedSection(dec, secLeases, func(n int) { s.leases = make(map[string]*liveLease, n) }, func(sl snapLease) {
-			s.addLease(&liveLease{Lease: sl.Lease, seatKey: sl.SeatKey})
+			s.addLease(&liveLease{Lease: s.restoredLease(sl.Lease), seatKey: sl.SeatKey})
 		})
 	}
 	if err == nil {
-		err = readSection(dec, secRequests, s.rememberRequest)
+		err = readSection(dec, secRequests, func(r requestEntry) { s.rememberRequest(s.restoredRequest(r)) })
 	}
 	if err == nil {
-		err = readSection(dec, secEnded, s.rememberEnded)
+		err = readSection(dec, secEnded, func(e endedLease) { s.rememberEnded(s.restoredEnded(e)) })
 	}
 	if err == nil {
 		var rd auditReader

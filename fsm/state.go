@@ -108,6 +108,7 @@ type state struct {
 
 	audit    auditLog
 	keys     map[string]SigningKey
+	names    names  // shared holder strings (names.go)
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
 	applied  uint64
 }
@@ -128,6 +129,7 @@ func newState() *state {
 		requestOrder:    btree.NewG(btreeDegree, requestLess),
 		requestNodes:    btree.NewFreeListG[*requestEntry](btree.DefaultFreeListSize),
 		keys:            map[string]SigningKey{},
+		names:           names{},
 	}
 }
 
