@@ -110,6 +110,7 @@ type state struct {
 	keys     map[string]SigningKey
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
 	applied  uint64
+	restores uint64 // operator restores in this state's history (fsm/restore.go)
 }
 
 func newState() *state {
