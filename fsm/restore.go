@@ -23,18 +23,21 @@ import (
 // upload first, and Upload.Reader yields the same bytes with only the meta
 // section re-encoded, carrying
 //
-//   - Restores, one more than the current state's: Restore orders states
-//     by (restores, applied), so the restored state is newer than anything
+//   - RestoreTerm, the leader's Raft term: Restore orders states by
+//     (restore term, applied), so the restored state is newer than anything
 //     before it, on the leader and on every follower, whatever its own
-//     applied index says; and
+//     applied index says. A term, not a count: a restore the old leader
+//     made alone before losing leadership is still older than the next
+//     leader's, so restoring again heals that node; and
 //   - Applied, the raft index the node asks raft to give the restore, so the
 //     applied index keeps counting raft entries and read indexes and
 //     metrics never move backwards.
 //
-// The pair keeps the stale-install guard whole: within one restore count
-// the applied index still only grows, so a stale replication goroutine's
-// old install is refused exactly as before, and an install from before a
-// restore has a lower count.
+// The pair keeps the stale-install guard whole: within one restore term
+// the applied index still only grows (a leader's next restore is placed
+// past its log), so a stale replication goroutine's old install is refused
+// exactly as before, and an install from before a restore has a lower
+// term.
 
 // ErrInvalidSnapshot wraps every reason CheckUpload refuses an upload.
 var ErrInvalidSnapshot = errors.New("not a valid Tally snapshot")
@@ -62,7 +65,7 @@ func CheckUpload(src io.ReaderAt, size int64) (*Upload, error) {
 	}
 	u := &Upload{
 		src:  src,
-		meta: snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch, Restores: s.restores},
+		meta: snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch, RestoreTerm: s.restoreTerm},
 
 		Products: len(s.products), Policies: len(s.policies), Licenses: len(s.licenses),
 		Leases: len(s.leases), AuditRecords: len(s.audit), Keys: len(s.keys),
@@ -85,10 +88,10 @@ func CheckUpload(src io.ReaderAt, size int64) (*Upload, error) {
 func (u *Upload) Applied() uint64 { return u.meta.Applied }
 
 // Reader yields the upload with its meta section carrying applied and
-// restores, and the number of bytes it yields.
-func (u *Upload) Reader(applied, restores uint64) (io.Reader, int64, error) {
+// term, and the number of bytes it yields.
+func (u *Upload) Reader(applied, term uint64) (io.Reader, int64, error) {
 	m := u.meta
-	m.Applied, m.Restores = applied, restores
+	m.Applied, m.RestoreTerm = applied, term
 	tail, err := encodeMeta(m)
 	if err != nil {
 		return nil, 0, err
@@ -108,16 +111,17 @@ func encodeMeta(m snapMeta) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Restores is how many operator restores the state has been through.
-func (f *FSM) Restores() (n uint64) {
-	f.read(func(s *state) { n = s.restores })
-	return n
+// RestoreTerm is the Raft term of the state's last operator restore, 0
+// for a state never restored.
+func (f *FSM) RestoreTerm() (t uint64) {
+	f.read(func(s *state) { t = s.restoreTerm })
+	return t
 }
 
 // behind says whether the snapshot state s would move cur backwards.
 func behind(s, cur *state) bool {
-	if s.restores != cur.restores {
-		return s.restores < cur.restores
+	if s.restoreTerm != cur.restoreTerm {
+		return s.restoreTerm < cur.restoreTerm
 	}
 	return s.applied < cur.applied
 }

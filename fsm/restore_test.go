@@ -8,14 +8,14 @@ import (
 )
 
 // upload runs data through CheckUpload and returns what the node would
-// hand raft for a restore at index applied with the given count.
-func upload(t *testing.T, data []byte, applied, restores uint64) []byte {
+// hand raft for a restore at index applied in the given term.
+func upload(t *testing.T, data []byte, applied, term uint64) []byte {
 	t.Helper()
 	u, err := CheckUpload(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatalf("CheckUpload: %v", err)
 	}
-	r, n, err := u.Reader(applied, restores)
+	r, n, err := u.Reader(applied, term)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,15 +42,15 @@ func TestOperatorRestoreOfOlderSnapshot(t *testing.T) {
 		t.Fatalf("the backup as saved: err %v, want ErrSnapshotBehind", err)
 	}
 	at := h.f.AppliedIndex() + 100
-	restored := upload(t, backup, at, h.f.Restores()+1)
+	restored := upload(t, backup, at, 3)
 	if err := h.f.Restore(io.NopCloser(bytes.NewReader(restored))); err != nil {
 		t.Fatalf("operator restore on the leader: %v", err)
 	}
 	if got := h.f.AppliedIndex(); got != at {
 		t.Fatalf("applied %d after the restore, want %d", got, at)
 	}
-	if h.f.Restores() != 1 {
-		t.Fatalf("restores %d, want 1", h.f.Restores())
+	if h.f.RestoreTerm() != 3 {
+		t.Fatalf("restore term %d, want 3", h.f.RestoreTerm())
 	}
 	if _, ok := h.f.Product("later"); ok {
 		t.Fatal("a product created after the backup survived the restore")
@@ -89,6 +89,12 @@ func TestOperatorRestoreOfOlderSnapshot(t *testing.T) {
 	}
 	if err := restoreBytes(t, snapshotBytes(t, h.f)).Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
 		t.Fatalf("a snapshot of the restored state: %v", err)
+	}
+
+	// A node that restored alone as leader in term 3 and lost leadership
+	// takes the next leader's restore of term 4, placed at a lower index.
+	if err := ahead.Restore(io.NopCloser(bytes.NewReader(upload(t, backup, at-10, 4)))); err != nil || ahead.RestoreTerm() != 4 {
+		t.Fatalf("a later term's restore at a lower index: %v", err)
 	}
 }
 

@@ -52,8 +52,8 @@ type snapMeta struct {
 	RequestSeq uint64 `msgpack:"req_seq"`
 	// KeyEpoch is omitempty so that a state never rotated encodes as v1 did.
 	KeyEpoch uint64 `msgpack:"key_epoch,omitempty"`
-	// Restores is omitempty for the same reason (see restore.go).
-	Restores uint64 `msgpack:"restores,omitempty"`
+	// RestoreTerm is omitempty for the same reason (see restore.go).
+	RestoreTerm uint64 `msgpack:"restore_term,omitempty"`
 }
 
 // capture is a point-in-time copy of the state. Taking it copies values
@@ -85,7 +85,7 @@ func (f *FSM) capture() *capture {
 		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
 		// Records are never changed once appended, so sharing is safe.
 		c.audit = s.audit[:len(s.audit):len(s.audit)]
-		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch, Restores: s.restores}
+		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch, RestoreTerm: s.restoreTerm}
 	})
 	return c
 }
@@ -228,10 +228,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	if behind(s, f.st) {
-		have, haveRestores := f.st.applied, f.st.restores
+		have, haveTerm := f.st.applied, f.st.restoreTerm
 		f.mu.Unlock()
-		return fmt.Errorf("%w: snapshot at index %d (restore %d), applied %d (restore %d)",
-			ErrSnapshotBehind, s.applied, s.restores, have, haveRestores)
+		return fmt.Errorf("%w: snapshot at index %d (restored in term %d), applied %d (restored in term %d)",
+			ErrSnapshotBehind, s.applied, s.restoreTerm, have, haveTerm)
 	}
 	keepOldState(f.st, s)
 	f.st = s
@@ -285,7 +285,7 @@ func readState(br *bufio.Reader) (*state, error) {
 	}
 	if err == nil {
 		err = readSection(dec, secMeta, func(m snapMeta) {
-			s.applied, s.requestSeq, s.keyEpoch, s.restores = m.Applied, m.RequestSeq, m.KeyEpoch, m.Restores
+			s.applied, s.requestSeq, s.keyEpoch, s.restoreTerm = m.Applied, m.RequestSeq, m.KeyEpoch, m.RestoreTerm
 		})
 	}
 	if err != nil {

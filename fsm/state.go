@@ -110,7 +110,9 @@ type state struct {
 	keys     map[string]SigningKey
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
 	applied  uint64
-	restores uint64 // operator restores in this state's history (fsm/restore.go)
+
+	// restoreTerm is the Raft term of the last operator restore (restore.go).
+	restoreTerm uint64
 }
 
 func newState() *state {

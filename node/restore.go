@@ -48,7 +48,10 @@ func (n *Node) RestoreSnapshot(ctx context.Context, src io.ReaderAt, size int64)
 		return nil, n.notLeader()
 	}
 	at := max(n.raft.LastIndex(), n.fsm.AppliedIndex()) + restoreIndexGap
-	r, rsize, err := up.Reader(at, n.fsm.Restores()+1)
+	// The term orders restores (fsm/restore.go); max() in case the state
+	// holds a restore of a later term than this node last saw.
+	term := max(n.raft.CurrentTerm(), n.fsm.RestoreTerm())
+	r, rsize, err := up.Reader(at, term)
 	if err == nil {
 		meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at - 1, Size: rsize}
 		err = n.raft.Restore(meta, r, restoreTimeout)

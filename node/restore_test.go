@@ -87,7 +87,7 @@ func TestRestoreSnapshotEveryNode(t *testing.T) {
 	}
 	c.eventually(10*time.Second, "every node has the restored state", func() bool {
 		for _, tn := range c.live() {
-			if tn.n.FSM().Restores() != 1 || listing(tn.n.FSM()) != want {
+			if tn.n.FSM().RestoreTerm() == 0 || listing(tn.n.FSM()) != want {
 				return false
 			}
 		}
@@ -162,7 +162,7 @@ func TestRestoreRefusesBadFile(t *testing.T) {
 		}
 	}
 	for _, tn := range c.live() {
-		if h := tn.n.FSM().Hash(); h != before || tn.n.FSM().Restores() != 0 {
+		if h := tn.n.FSM().Hash(); h != before || tn.n.FSM().RestoreTerm() != 0 {
 			t.Fatalf("%s: a refused restore changed the state", tn.id)
 		}
 	}

@@ -310,6 +310,9 @@ func newUploadProgress(w io.Writer, total int64) *uploadProgress {
 func (p *uploadProgress) sent(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if n == p.n && p.shown {
+		return
+	}
 	p.n = n
 	every := 5 * time.Second
 	if p.tty {
