@@ -288,3 +288,22 @@ type LicenseExport struct {
 	LicenseFile string    `json:"license_file"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
+
+// SnapshotRestore answers PUT /v1/cluster/snapshot: the snapshot replaced
+// the state of the whole cluster.
+type SnapshotRestore struct {
+	// Index is the applied index the restored state starts at on every node.
+	Index uint64 `json:"index"`
+	// SavedIndex is the applied index the snapshot was saved at.
+	SavedIndex   uint64 `json:"saved_index"`
+	Bytes        int64  `json:"bytes"`
+	Products     int    `json:"products"`
+	Policies     int    `json:"policies"`
+	Licenses     int    `json:"licenses"`
+	Leases       int    `json:"leases"`
+	AuditRecords int    `json:"audit_records"`
+	SigningKeys  int    `json:"signing_keys"`
+	// DurationMS is how long the leader took, from the upload received to
+	// the restore committed by a quorum.
+	DurationMS int64 `json:"duration_ms"`
+}

@@ -327,6 +327,21 @@ func (c *Client) Snapshot(ctx context.Context, w io.Writer) error {
 	return c.do(ctx, call{method: http.MethodGet, path: "/v1/cluster/snapshot", stream: w, repeatable: true})
 }
 
+// RestoreSnapshot uploads a snapshot saved by Snapshot (size bytes of
+// src) and replaces the whole state of every node with it. progress, when
+// not nil, is called with the bytes sent so far. It is retried only when
+// the upload provably did not reach a node or a node answered 503: a
+// retried restore installs the same state again.
+func (c *Client) RestoreSnapshot(ctx context.Context, src io.ReaderAt, size int64, progress func(sent int64)) (*api.SnapshotRestore, error) {
+	var out api.SnapshotRestore
+	err := c.do(ctx, call{method: http.MethodPut, path: "/v1/cluster/snapshot", out: &out,
+		upload: &upload{src: src, size: size, progress: progress}})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // ExportLicense signs an offline license file for license id, optionally
 // locked to a machine fingerprint and ended before the license's own
 // expiry (see docs/offline.md). Exporting holds no state, so it is retried

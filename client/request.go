@@ -38,6 +38,8 @@ type call struct {
 	repeatable bool
 	// stream, when set, receives a 2xx body as is (snapshots).
 	stream io.Writer
+	// upload, when set, is sent as the body instead of a JSON one.
+	upload *upload
 	// budget overrides the client's RetryFor when positive.
 	budget time.Duration
 }
@@ -182,12 +184,22 @@ func (c *Client) attempt(ctx context.Context, base string, cl call, payload []by
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
+	if cl.upload != nil {
+		body = cl.upload.reader()
+		// An upload and what the server does with it may take longer
+		// than one request timeout; ctx still bounds it.
+		timer.Stop()
+	}
 	req, err := http.NewRequestWithContext(actx, cl.method, u, body)
 	if err != nil {
 		return fmt.Errorf("tally client: %w", err)
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if cl.upload != nil {
+		req.ContentLength = cl.upload.size
+		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if cl.stream == nil {
 		req.Header.Set("Accept", "application/json")
@@ -307,5 +319,32 @@ type countingWriter struct {
 func (cw *countingWriter) Write(p []byte) (int, error) {
 	n, err := cw.w.Write(p)
 	cw.n += int64(n)
+	return n, err
+}
+
+// upload is a request body read from a file: each attempt sends it from the
+// start, reporting the bytes sent so far to progress.
+type upload struct {
+	src      io.ReaderAt
+	size     int64
+	progress func(sent int64)
+}
+
+func (u *upload) reader() io.Reader {
+	return &progressReader{r: io.NewSectionReader(u.src, 0, u.size), progress: u.progress}
+}
+
+type progressReader struct {
+	r        io.Reader
+	sent     int64
+	progress func(sent int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if p.progress != nil && n > 0 {
+		p.progress(p.sent)
+	}
 	return n, err
 }

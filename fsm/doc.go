@@ -110,10 +110,12 @@
 // Snapshots. "TALLYSNAP", a version byte (1), then msgpack sections in
 // fixed order: products, policies, licenses, leases (with seat keys),
 // request windows, ended leases, audit, keys, meta (applied index, request
-// sequence). Each is a name, an array header and items in sorted order,
+// sequence, key epoch, term of the last operator restore). Each is a name, an array header and items in sorted order,
 // streamed to the sink with one encoder, never built as one buffer. Taking
 // a snapshot copies values and pointers to immutable leases under the read
 // lock; encoding runs outside it. Restore rejects other versions, builds a
-// whole new state with every index and swaps it in under one lock.
+// whole new state with every index and swaps it in under one lock, and
+// refuses a snapshot behind the state by (restore term, applied index). CheckUpload and Upload.Reader prepare an operator's saved
+// snapshot for raft's user restore (restore.go says why).
 // testdata/ holds a golden snapshot and log from v1 that must keep loading.
 package fsm

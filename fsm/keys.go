@@ -29,6 +29,12 @@ func (s *state) applyRegisterKey(c *RegisterKey) *Result {
 // applyRotateKeys starts the next key epoch. Nodes notice the new epoch
 // after applying it and make their keys; the state only counts.
 func (s *state) applyRotateKeys(c *RotateKeys) *Result {
+	// After a restored backup, nodes keep signing with keys of later
+	// epochs than the state's and register them; the next epoch must be
+	// past those, or the rotation would change no node's key.
+	for _, k := range s.keys {
+		s.keyEpoch = max(s.keyEpoch, k.Epoch)
+	}
 	s.keyEpoch++
 	s.appendAudit(c.Time, AuditRecord{Type: AuditKeysRotated, Detail: "epoch=" + strconv.FormatUint(s.keyEpoch, 10)})
 	return &Result{KeyEpoch: s.keyEpoch}

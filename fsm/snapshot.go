@@ -52,6 +52,8 @@ type snapMeta struct {
 	RequestSeq uint64 `msgpack:"req_seq"`
 	// KeyEpoch is omitempty so that a state never rotated encodes as v1 did.
 	KeyEpoch uint64 `msgpack:"key_epoch,omitempty"`
+	// RestoreTerm is omitempty for the same reason (see restore.go).
+	RestoreTerm uint64 `msgpack:"restore_term,omitempty"`
 }
 
 // capture is a point-in-time copy of the state. Taking it copies values
@@ -83,7 +85,7 @@ func (f *FSM) capture() *capture {
 		s.endedOrder.Ascend(func(e endedLease) bool { c.ended = append(c.ended, e); return true })
 		// The log is append-only: the view shares every record with it.
 		c.audit = s.audit.view()
-		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch}
+		c.meta = snapMeta{Applied: s.applied, RequestSeq: s.requestSeq, KeyEpoch: s.keyEpoch, RestoreTerm: s.restoreTerm}
 	})
 	return c
 }
@@ -216,7 +218,8 @@ var ErrSnapshotBehind = errors.New("fsm: snapshot is older than the applied stat
 // "log not found". Refusing fails only that stale attempt; the live
 // replication never sends a snapshot behind the follower. Comparing command
 // indexes can miss a rewind across entries that carry no command (no-ops,
-// configuration changes), never refuse a legitimate install.
+// configuration changes), never refuse a legitimate install. An operator
+// restore counts as newer than any state before it (see restore.go).
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	s, err := readState(bufio.NewReaderSize(rc, 64<<10))
@@ -224,10 +227,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
-	if s.applied < f.st.applied {
-		have := f.st.applied
+	if behind(s, f.st) {
+		have, haveTerm := f.st.applied, f.st.restoreTerm
 		f.mu.Unlock()
-		return fmt.Errorf("%w: snapshot at index %d, applied %d", ErrSnapshotBehind, s.applied, have)
+		return fmt.Errorf("%w: snapshot at index %d (restored in term %d), applied %d (restored in term %d)",
+			ErrSnapshotBehind, s.applied, s.restoreTerm, have, haveTerm)
 	}
 	keepOldState(f.st, s)
 	f.st = s
@@ -280,7 +284,7 @@ func readState(br *bufio.Reader) (*state, error) {
 	}
 	if err == nil {
 		err = readSection(dec, secMeta, func(m snapMeta) {
-			s.applied, s.requestSeq, s.keyEpoch = m.Applied, m.RequestSeq, m.KeyEpoch
+			s.applied, s.requestSeq, s.keyEpoch, s.restoreTerm = m.Applied, m.RequestSeq, m.KeyEpoch, m.RestoreTerm
 		})
 	}
 	if err != nil {

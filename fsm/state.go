@@ -111,6 +111,9 @@ type state struct {
 	names    names  // shared holder strings (names.go)
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
 	applied  uint64
+
+	// restoreTerm is the Raft term of the last operator restore (restore.go).
+	restoreTerm uint64
 }
 
 func newState() *state {

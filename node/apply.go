@@ -60,6 +60,8 @@ func (n *Node) applyError(err error) error {
 		// The entry may or may not commit: the client retries, and
 		// request ids keep checkouts exactly-once.
 		return &api.Error{Code: api.CodeNoLeader, Message: "leadership changed during the write; retry", RetryAfter: 1}
+	case errors.Is(err, raft.ErrAbortedByRestore):
+		return &api.Error{Code: api.CodeNoLeader, Message: "a snapshot restore replaced the state during the write; retry", RetryAfter: 1}
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return &api.Error{Code: api.CodeTimeout, Message: "the cluster is overloaded; retry", RetryAfter: 1}
 	case errors.Is(err, raft.ErrRaftShutdown):

@@ -51,6 +51,15 @@
 // Raft's no-op and barrier entries never reach the FSM and a follower would
 // wait for them forever.
 //
+// Snapshot restore (restore.go). An uploaded snapshot is decoded whole,
+// then handed to raft's user restore with its meta section rewritten (see
+// fsm/restore.go): the leader asks raft for an index restoreIndexGap past
+// its log and writes that index, and its term, into the snapshot, so the
+// applied index keeps counting raft entries. The leader clears leaderReady for the
+// restore, so no write races it, and then the leader loop runs
+// establishLeadership again: leases re-armed with a full TTL, its signing
+// key registered in the restored state before it signs again.
+//
 // Discovery. Each node gossips its id, HTTP and Raft addresses and whether
 // it had Raft state at start. With --bootstrap-expect N, a node that sees N
 // alive servers, none with state, bootstraps Raft with exactly those N;

@@ -97,6 +97,14 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			n.reconcile()
 		case <-n.gossipChanged:
 			n.reconcile()
+		case done := <-n.reestablishCh:
+			// A snapshot restore replaced the state: its leases and keys
+			// are new to this leader, as after an election.
+			err := n.establishLeadership(ctx)
+			close(done)
+			if err != nil {
+				return
+			}
 		}
 	}
 }

@@ -51,6 +51,11 @@ type Node struct {
 	metrics  *metrics
 	httpAddr string
 
+	// restoreMu serializes snapshot restores; reestablishCh asks the
+	// leader loop to establish leadership again after one (restore.go).
+	restoreMu     sync.Mutex
+	reestablishCh chan chan struct{}
+
 	// leaderReady is true between establishLeadership and
 	// revokeLeadership: only then does this node serve leader-only requests.
 	leaderReady atomic.Bool
@@ -98,6 +103,7 @@ func New(cfg *Config) (*Node, error) {
 
 		reportedDead:    map[raft.ServerID]bool{},
 		keyEpochChanged: make(chan struct{}, 1),
+		reestablishCh:   make(chan chan struct{}),
 	}
 	n.metrics = newMetrics(c.Registerer, n)
 	if err := n.startRaft(); err != nil {

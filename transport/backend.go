@@ -40,6 +40,9 @@ type Backend interface {
 	TransferLeadership(ctx context.Context, id string) error
 	RemovePeer(ctx context.Context, id string) error
 	WriteSnapshot(w io.Writer) error
+	// RestoreSnapshot replaces the whole replicated state with a snapshot
+	// of size bytes read from src; the leader restores, followers forward.
+	RestoreSnapshot(ctx context.Context, src io.ReaderAt, size int64) (*api.SnapshotRestore, error)
 	// LeaderAddr waits up to the node's leader wait for a known leader
 	// whose HTTP address is not stale (the one that just refused a
 	// connection) and returns it, or "" if none appeared.

@@ -17,7 +17,12 @@
 // answers locally too. `tally audit verify` relies on this to read each
 // node's own copy of the audit chain.
 //
-// Every body is capped at MaxBodyBytes (413 too_large), must be exactly one
+// The snapshot upload (PUT /v1/cluster/snapshot, restore.go) is the one
+// body that is not JSON and not read into memory: it is spooled to a
+// temporary file, capped at MaxSnapshotBytes, and forward() sends that file
+// to the leader, so a follower forwards a restore like any other write.
+//
+// Every other body is capped at MaxBodyBytes (413 too_large), must be exactly one
 // JSON value, and durations and times must fit the node's int64
 // nanoseconds (limits.go). Fuzz tests (fuzz_test.go) hold every decoded
 // body to this: no panic, never a 5xx, always a coded 4xx. Admin and cluster

@@ -59,9 +59,17 @@ func (s *Server) forward(w http.ResponseWriter, r *request, leaderAddr string) s
 const maxForwardAttempts = 3
 
 func (s *Server) send(r *request, leaderAddr string) (*http.Response, error) {
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, baseURL(leaderAddr)+r.URL.RequestURI(), bytes.NewReader(r.body))
+	var body io.Reader = bytes.NewReader(r.body)
+	client := s.fwd
+	if r.upload != nil {
+		body, client = io.NewSectionReader(r.upload, 0, r.uploadSize), forwardUploads
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, baseURL(leaderAddr)+r.URL.RequestURI(), body)
 	if err != nil {
 		return nil, err
+	}
+	if r.upload != nil {
+		out.ContentLength = r.uploadSize
 	}
 	for _, h := range []string{"Content-Type", "Authorization"} {
 		if v := r.Header.Get(h); v != "" {
@@ -69,7 +77,7 @@ func (s *Server) send(r *request, leaderAddr string) (*http.Response, error) {
 		}
 	}
 	out.Header.Set(forwardedHeader, "1")
-	return s.fwd.Do(out)
+	return client.Do(out)
 }
 
 // baseURL accepts "host:port" or a full URL.

@@ -33,6 +33,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// ForwardTimeout bounds one forwarded request.
 	ForwardTimeout time.Duration
+	// SpoolDir holds snapshot uploads while they are restored; empty means
+	// the system's temporary directory.
+	SpoolDir string
 }
 
 // Server is the HTTP API of one node.
@@ -75,7 +78,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "" {
@@ -128,6 +131,7 @@ func (s *Server) routes() {
 	admin("POST /v1/cluster/transfer-leadership", s.transferLeadership)
 	admin("DELETE /v1/cluster/raft/{id}", s.removePeer)
 	admin("GET /v1/cluster/snapshot", s.snapshot)
+	s.mux.Handle(restorePattern, s.restoreRoute())
 	s.keyRoutes(admin)
 
 	gatherer := s.cfg.Gatherer
@@ -142,6 +146,9 @@ func (s *Server) routes() {
 type request struct {
 	*http.Request
 	body []byte
+	// upload, when set, is a spooled body too large for memory (restore.go).
+	upload     io.ReaderAt
+	uploadSize int64
 }
 
 // decode reads the JSON body into v; an empty body decodes to the zero value.

@@ -24,9 +24,9 @@ func addClusterCommands(root *cobra.Command, a *app) {
 	raft := group("raft", "List and remove Raft peers, transfer leadership",
 		"Inspect and change the Raft configuration.")
 	raft.AddCommand(listPeersCmd(a), removePeerCmd(a), transferLeaderCmd(a))
-	snapshot := group("snapshot", "Save a snapshot of the cluster state",
-		"Save a Raft snapshot of the whole entitlement state to a file.")
-	snapshot.AddCommand(snapshotSaveCmd(a))
+	snapshot := group("snapshot", "Save and restore snapshots of the cluster state",
+		"Save the whole entitlement state to a file, or replace the state of every node with one.")
+	snapshot.AddCommand(snapshotSaveCmd(a), snapshotRestoreCmd(a))
 	operator.AddCommand(raft, snapshot, membersCmd(a))
 
 	for _, c := range []*cobra.Command{statusCmd(a), membersCmd(a), operator} {
@@ -242,6 +242,116 @@ a temporary name and renamed when complete, so FILE is never half-written.`,
 		},
 	}
 }
+
+func snapshotRestoreCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Replace the state of every node with a saved snapshot",
+		Long: `Upload FILE, a snapshot written by "tally operator snapshot save", and make it
+the whole entitlement state of every node: products, policies, licenses,
+live leases, the audit chain and the registered signing keys all become what
+they were when the snapshot was saved. Everything that happened since is
+gone. It is meant for disaster recovery; like remove-peer it acts at once,
+without asking.
+
+Any node accepts the upload (a follower passes it to the leader). The leader
+decodes the whole file first: a file that is not a complete snapshot is
+refused and nothing changes. While the leader restores, writes answer
+503 no_leader and clients retry; afterwards every lease in the snapshot is
+live again for one full TTL from now, so desktops that still heartbeat keep
+their seats. The bytes sent are shown on stderr while the file uploads.`,
+		Example: `  tally operator snapshot restore backup-2026-01-31.snap`,
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(argv[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			p := newUploadProgress(a.stderr, st.Size())
+			res, err := c.RestoreSnapshot(cmd.Context(), f, st.Size(), p.sent)
+			p.done()
+			if err != nil {
+				return err
+			}
+			return a.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "Restored %s (%d bytes) on every node: %d licenses, %d live leases, %d audit records; state index %d (saved at %d), took %s\n",
+					argv[0], res.Bytes, res.Licenses, res.Leases, res.AuditRecords, res.Index, res.SavedIndex,
+					time.Duration(res.DurationMS)*time.Millisecond)
+			})
+		},
+	}
+}
+
+// uploadProgress shows the bytes sent: one line redrawn in place on a
+// terminal, otherwise a line every few seconds.
+type uploadProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	total int64
+	last  time.Time
+	n     int64
+	shown bool
+}
+
+func newUploadProgress(w io.Writer, total int64) *uploadProgress {
+	return &uploadProgress{w: w, tty: isTerminal(w), total: total}
+}
+
+func (p *uploadProgress) sent(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n == p.n && p.shown {
+		return
+	}
+	p.n = n
+	every := 5 * time.Second
+	if p.tty {
+		every = 100 * time.Millisecond
+	}
+	if n < p.total && time.Since(p.last) < every {
+		return
+	}
+	p.last = time.Now()
+	p.show()
+}
+
+func (p *uploadProgress) show() {
+	pct := 100.0
+	if p.total > 0 {
+		pct = float64(p.n) * 100 / float64(p.total)
+	}
+	line := fmt.Sprintf("restore: sent %s of %s (%.0f%%)", mib(p.n), mib(p.total), pct)
+	if p.n == p.total {
+		line += "; the leader is restoring"
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%-79s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.shown = true
+}
+
+// done ends the redrawn line.
+func (p *uploadProgress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // saveSnapshot writes the snapshot to a temporary file next to path and
 // renames it into place once complete and synced.

@@ -168,6 +168,9 @@ func runAgent(ctx context.Context, f *agentFlags, ready func(httpAddr, adminToke
 	srv := &http.Server{
 		Handler: transport.NewServer(transport.Config{
 			Backend: n, AdminToken: adminToken, Registerer: reg, Gatherer: reg, Logger: logger,
+			// Snapshot uploads go beside the Raft data, where the disk has
+			// room for a copy of the state, not to a small /tmp.
+			SpoolDir: cfg.DataDir,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
