@@ -44,12 +44,12 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 	if r := borrowRefusal(pol, c.BorrowHours); r != nil {
 		return r
 	}
-	key := seatKey(pol.SeatRule, c.LeaseID, c.Holder)
-	holders := s.seats[seatSlot{lic.ID, feat.Name}]
-	if feat.Seats >= 0 && holders[key] == 0 && len(holders) >= feat.Seats && !bugSkipSeatCheck {
+	key := storedSeatKey(c.LeaseID, seatKey(pol.SeatRule, c.LeaseID, c.Holder))
+	use := s.seats[seatSlot{lic.ID, feat.Name}]
+	if feat.Seats >= 0 && !use.holds(key) && use.inUse() >= feat.Seats && !bugSkipSeatCheck {
 		h := c.Holder
 		s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseDenied, LicenseID: lic.ID,
-			Feature: feat.Name, Holder: &h, Detail: describeSeats(feat.Seats, len(holders))})
+			Feature: feat.Name, Holder: &h, Detail: describeSeats(feat.Seats, use.inUse())})
 		return refuse(CodeNoSeatsAvailable, "all %d seats of %q are in use", feat.Seats, feat.Name)
 	}
 	ttl := c.TTL

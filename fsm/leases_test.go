@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 )
@@ -239,4 +240,47 @@ func TestApplyCheckpointLeases(t *testing.T) {
 				}
 			}},
 	})
+}
+
+// Leases on a seat of their own (process rule) and leases sharing a seat
+// key (machine rule) count together, across a rule change and through a
+// snapshot, whose seat keys keep their "l:" form.
+func TestOwnAndSharedSeatsCountTogether(t *testing.T) {
+	h := newHarness(t)
+	h.seed() // cad: 2 seats
+	machine := SeatRuleMachine
+	mustOK(t, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", SeatRule: &machine, Time: t0}))
+	mustOK(t, h.apply(CmdCheckout, co("a", "cad", Holder{Machine: "m1"}, "", t0)))
+	mustOK(t, h.apply(CmdCheckout, co("b", "cad", Holder{Machine: "m1"}, "", t0))) // same seat
+	process := SeatRuleProcess
+	mustOK(t, h.apply(CmdUpdatePolicy, UpdatePolicy{ID: "pol1", SeatRule: &process, Time: t0}))
+	mustOK(t, h.apply(CmdCheckout, co("c", "cad", Holder{Machine: "m1"}, "", t0))) // a seat of its own
+	inUse := func(f *FSM) int { return f.Usage("lic1")["cad"].InUse }
+	if got := inUse(h.f); got != 2 {
+		t.Fatalf("in use = %d, want 2 (m1's shared seat and c's own)", got)
+	}
+	if r := h.apply(CmdCheckout, co("d", "cad", Holder{Machine: "m2"}, "", t0)); r.Refusal == nil || r.Refusal.Code != CodeNoSeatsAvailable {
+		t.Fatalf("third seat: %+v", r)
+	}
+	snap := snapshotBytes(t, h.f)
+	if !bytes.Contains(snap, []byte("l:c")) || !bytes.Contains(snap, []byte("m:m1")) {
+		t.Fatalf("snapshot lacks the seat keys l:c and m:m1")
+	}
+	g := restoreBytes(t, snap)
+	if got := inUse(g); got != 2 {
+		t.Fatalf("restored in use = %d, want 2", got)
+	}
+	if !bytes.Equal(snapshotBytes(t, g), snap) {
+		t.Fatal("restored state snapshots differently")
+	}
+	for _, f := range []*FSM{h.f, g} {
+		hf := &harness{tb: t, f: f, idx: h.idx}
+		// a and b share m1's seat: it stays while either lives.
+		for i, id := range []string{"a", "c", "b"} {
+			mustOK(t, hf.apply(CmdCheckin, Checkin{LeaseID: id, LicenseKey: "key-1", Time: t0 + sec}))
+			if want := []int{2, 1, 0}[i]; inUse(f) != want {
+				t.Fatalf("after checking in %s: in use = %d, want %d", id, inUse(f), want)
+			}
+		}
+	}
 }

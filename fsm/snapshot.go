@@ -123,7 +123,7 @@ func (c *capture) write(w io.Writer) error {
 	}
 	if err == nil {
 		err = writeSection(enc, secLeases, c.leases, func(ll *liveLease) any {
-			return &snapLease{Lease: ll.Lease, SeatKey: ll.seatKey}
+			return &snapLease{Lease: ll.Lease, SeatKey: ll.fullSeatKey()}
 		})
 	}
 	if err == nil {
@@ -266,7 +266,7 @@ func readState(br *bufio.Reader) (*state, error) {
 	}
 	if err == nil {
 		err = readSizedSection(dec, secLeases, func(n int) { s.leases = make(map[string]*liveLease, n) }, func(sl snapLease) {
-			s.addLease(&liveLease{Lease: s.restoredLease(sl.Lease), seatKey: sl.SeatKey})
+			s.addLease(&liveLease{Lease: s.restoredLease(sl.Lease), seatKey: storedSeatKey(sl.Lease.ID, sl.SeatKey)})
 		})
 	}
 	if err == nil {

@@ -21,16 +21,54 @@ const (
 
 const btreeDegree = 32
 
-// liveLease is a lease plus the seat key it was counted under. Once stored
-// it is never mutated (a checkpoint stores a new one), so a snapshot may
-// hold the pointer after the lock is released.
+// liveLease is a lease plus the seat key it was counted under, "" for a
+// seat of its own ("l:"+ID, the process rule: most leases, and a key per
+// lease would cost a string and a map entry each). Once stored it is never
+// mutated (a checkpoint stores a new one), so a snapshot may hold the
+// pointer after the lock is released.
 type liveLease struct {
 	Lease
 	seatKey string
 }
 
+// storedSeatKey is the seat key a liveLease keeps for key.
+func storedSeatKey(leaseID, key string) string {
+	if len(key) == 2+len(leaseID) && key[:2] == "l:" && key[2:] == leaseID {
+		return ""
+	}
+	return key
+}
+
+// fullSeatKey is the lease's seat key as seatKey made it.
+func (ll *liveLease) fullSeatKey() string {
+	if ll.seatKey == "" {
+		return "l:" + ll.ID
+	}
+	return ll.seatKey
+}
+
 // seatSlot is one (license, feature) pair whose seats are counted.
 type seatSlot struct{ license, feature string }
+
+// seatUse counts the seats in use in one slot: own is leases on a seat of
+// their own, shared the live leases on each shared seat key (a machine or
+// a user holding several).
+type seatUse struct {
+	own    int
+	shared map[string]int
+}
+
+func (u *seatUse) inUse() int {
+	if u == nil {
+		return 0
+	}
+	return u.own + len(u.shared)
+}
+
+// holds reports whether the stored seat key key already has a seat here.
+func (u *seatUse) holds(key string) bool {
+	return u != nil && key != "" && u.shared[key] > 0
+}
 
 // expiryItem orders live leases by their replicated deadline.
 type expiryItem struct {
@@ -93,7 +131,7 @@ type state struct {
 
 	leases          map[string]*liveLease
 	leasesByLicense map[string]map[string]struct{}
-	seats           map[seatSlot]map[string]int // seat key -> live leases sharing it
+	seats           map[seatSlot]*seatUse
 	expiry          *btree.BTreeG[expiryItem]
 
 	ended      map[string]endedLease
@@ -124,7 +162,7 @@ func newState() *state {
 		licenseByKey:    map[string]string{},
 		leases:          map[string]*liveLease{},
 		leasesByLicense: map[string]map[string]struct{}{},
-		seats:           map[seatSlot]map[string]int{},
+		seats:           map[seatSlot]*seatUse{},
 		expiry:          btree.NewG(btreeDegree, expiryLess),
 		ended:           map[string]endedLease{},
 		endedOrder:      btree.NewG(btreeDegree, endedLess),
@@ -196,12 +234,19 @@ func (s *state) addLease(ll *liveLease) {
 	}
 	ids[ll.ID] = struct{}{}
 	slot := seatSlot{ll.LicenseID, ll.Feature}
-	holders := s.seats[slot]
-	if holders == nil {
-		holders = map[string]int{}
-		s.seats[slot] = holders
+	u := s.seats[slot]
+	if u == nil {
+		u = &seatUse{}
+		s.seats[slot] = u
 	}
-	holders[ll.seatKey]++
+	if ll.seatKey == "" {
+		u.own++
+	} else {
+		if u.shared == nil {
+			u.shared = map[string]int{}
+		}
+		u.shared[ll.seatKey]++
+	}
 	s.expiry.ReplaceOrInsert(expiryItem{ll.ExpiresAt, ll.ID})
 }
 
@@ -215,11 +260,13 @@ func (s *state) removeLease(ll *liveLease, now int64) {
 		}
 	}
 	slot := seatSlot{ll.LicenseID, ll.Feature}
-	if holders := s.seats[slot]; holders != nil {
-		if holders[ll.seatKey]--; holders[ll.seatKey] <= 0 {
-			delete(holders, ll.seatKey)
+	if u := s.seats[slot]; u != nil {
+		if ll.seatKey == "" {
+			u.own--
+		} else if u.shared[ll.seatKey]--; u.shared[ll.seatKey] <= 0 {
+			delete(u.shared, ll.seatKey)
 		}
-		if len(holders) == 0 {
+		if u.inUse() == 0 {
 			delete(s.seats, slot)
 		}
 	}

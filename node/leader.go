@@ -116,7 +116,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 // with a key the JWKS does not hold. It fails only when ctx ends.
 func (n *Node) establishLeadership(ctx context.Context) error {
 	n.lessor.reset()
-	n.lessor.rearm(n.fsm.Leases(""), n.now())
+	n.lessor.rearm(n.fsm.LeaseTimers(), n.now())
 	if err := n.establishKey(ctx); err != nil {
 		return err
 	}

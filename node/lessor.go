@@ -16,7 +16,7 @@ import (
 // It lives only while this node is the ready leader.
 type lessor struct {
 	mu    sync.Mutex
-	byID  map[string]*deadline
+	byID  map[string]deadline // by value: no object per lease
 	order *btree.BTreeG[deadlineKey]
 	// expiring holds leases popped by the reaper whose expiry is in flight;
 	// a heartbeat for one of them is refused so that a lease is never
@@ -43,7 +43,7 @@ func lessDeadline(a, b deadlineKey) bool {
 
 func newLessor() *lessor {
 	return &lessor{
-		byID:     map[string]*deadline{},
+		byID:     map[string]deadline{},
 		order:    btree.NewG(32, lessDeadline),
 		expiring: map[string]struct{}{},
 	}
@@ -53,14 +53,14 @@ func newLessor() *lessor {
 func (l *lessor) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.byID = map[string]*deadline{}
+	l.byID = map[string]deadline{}
 	l.order.Clear(false)
 	l.expiring = map[string]struct{}{}
 }
 
 // rearm gives every lease a deadline of at least now + its TTL: after a
 // failover a lease may expire later than promised, never earlier.
-func (l *lessor) rearm(leases []fsm.Lease, now int64) {
+func (l *lessor) rearm(leases []fsm.LeaseTimer, now int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ls := range leases {
@@ -85,7 +85,7 @@ func (l *lessor) setLocked(id string, at, stored int64) {
 	if d, ok := l.byID[id]; ok {
 		l.order.Delete(deadlineKey{d.at, id})
 	}
-	l.byID[id] = &deadline{at: at, stored: stored}
+	l.byID[id] = deadline{at: at, stored: stored}
 	l.order.ReplaceOrInsert(deadlineKey{at, id})
 }
 
@@ -205,6 +205,7 @@ func (l *lessor) checkpointed(ds []fsm.LeaseDeadline) {
 	for _, c := range ds {
 		if d, ok := l.byID[c.LeaseID]; ok && c.ExpiresAt > d.stored {
 			d.stored = c.ExpiresAt
+			l.byID[c.LeaseID] = d
 		}
 	}
 }

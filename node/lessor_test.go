@@ -10,7 +10,7 @@ import (
 
 func TestLessorPopsDueAndRefusesRenewalWhileExpiring(t *testing.T) {
 	l := newLessor()
-	l.rearm([]fsm.Lease{
+	l.rearm([]fsm.LeaseTimer{
 		{ID: "a", ExpiresAt: 100, TTL: 10},
 		{ID: "b", ExpiresAt: 100, TTL: 50},
 	}, 95)
