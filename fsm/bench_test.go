@@ -116,34 +116,6 @@ func BenchmarkApplyCheckout(b *testing.B) {
 	}), false)
 }
 
-// BenchmarkApplyBatchCheckout is BenchmarkApplyCheckout through
-// ApplyBatch, 16 entries per batch (raft's batches at c=64 are of that
-// order); ns/op is per entry.
-func BenchmarkApplyBatchCheckout(b *testing.B) {
-	h := benchFSM(b, 10000)
-	entries := encodeAll(b, CmdCheckout, b.N, func(i int) any {
-		return benchCheckout(fmt.Sprintf("b-%d", i), 10000+i)
-	})
-	logs := make([]*raft.Log, len(entries))
-	for i, data := range entries {
-		h.idx++
-		logs[i] = &raft.Log{Index: h.idx, Type: raft.LogCommand, Data: data}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < len(logs); i += 16 {
-		end := i + 16
-		if end > len(logs) {
-			end = len(logs)
-		}
-		for _, out := range h.f.ApplyBatch(logs[i:end]) {
-			if r, _ := out.(*Result); r == nil || r.Refusal != nil {
-				b.Fatalf("apply: %+v", r)
-			}
-		}
-	}
-}
-
 // BenchmarkApplyCheckoutRetry is a retried request id: answered with the
 // original lease, no seat taken.
 func BenchmarkApplyCheckoutRetry(b *testing.B) {

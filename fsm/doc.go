@@ -25,9 +25,6 @@
 // can be added without a lockstep upgrade. Domain answers ("no seats",
 // "suspended") are Results carrying a Refusal, never errors or panics.
 // Dispatch is a table built in New, one small applyX per command.
-// ApplyBatch (raft.BatchingFSM) applies a run of entries under one lock
-// with exactly Apply's results; entries that are not commands get nil, and
-// an entry that does not decode panics after the ones before it applied.
 //
 // Exactly once. A checkout's RequestID is remembered per license with the
 // lease it produced, for RequestWindow (1 h) of log time and at most

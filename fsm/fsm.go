@@ -21,7 +21,7 @@ type FSM struct {
 	handlers map[CommandType]handler
 }
 
-var _ raft.BatchingFSM = (*FSM)(nil)
+var _ raft.FSM = (*FSM)(nil)
 
 // handler is one command type's entry in the dispatch table: decode reads
 // its body, apply changes the state. They are apart so that decoding can be
@@ -125,65 +125,19 @@ func (f *FSM) decode(data []byte) (handler, timed, error) {
 // panics: continuing would let this node's state diverge.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	h, c, err := f.decode(l.Data)
-	if err != nil && !errors.Is(err, errSkip) {
+	if errors.Is(err, errSkip) {
+		f.mu.Lock()
+		f.st.applied = l.Index
+		f.mu.Unlock()
+		return nil
+	}
+	if err != nil {
 		panic(fmt.Sprintf("fsm: log entry %d: %v", l.Index, err))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.applyDecoded(l.Index, h, c, err)
-}
-
-// ApplyBatch is raft.BatchingFSM: it applies a run of committed entries in
-// order under one write lock, with the results Apply gives one by one.
-// Raft also hands a batching FSM its configuration entries, which never
-// reach Apply: they get nil and leave the applied index alone. Decoding
-// runs before the lock, so readers wait only for the applies. An entry
-// that does not decode panics after the entries before it are applied,
-// exactly where a run of Apply calls would have stopped.
-func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	out := make([]interface{}, len(logs))
-	cmds := make([]decodedEntry, 0, len(logs))
-	var bad error
-	for i, l := range logs {
-		if l.Type != raft.LogCommand {
-			continue
-		}
-		h, c, err := f.decode(l.Data)
-		if err != nil && !errors.Is(err, errSkip) {
-			bad = fmt.Errorf("fsm: log entry %d: %v", l.Index, err)
-			break
-		}
-		cmds = append(cmds, decodedEntry{pos: i, index: l.Index, h: h, c: c, skip: err})
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, e := range cmds {
-		out[e.pos] = f.applyDecoded(e.index, e.h, e.c, e.skip)
-	}
-	if bad != nil {
-		panic(bad.Error())
-	}
-	return out
-}
-
-// decodedEntry is one command of a batch between decode and apply.
-type decodedEntry struct {
-	pos   int // in the batch
-	index uint64
-	h     handler
-	c     timed
-	skip  error // errSkip or nil
-}
-
-// applyDecoded applies one decoded entry; the caller holds f.mu. A skipped
-// entry (errSkip) only advances the applied index.
-func (f *FSM) applyDecoded(index uint64, h handler, c timed, skip error) interface{} {
-	if skip != nil {
-		f.st.applied = index
-		return nil
-	}
 	res := h.apply(f.st, c)
-	f.st.applied = index
+	f.st.applied = l.Index
 	return res
 }
 

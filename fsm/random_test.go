@@ -54,7 +54,9 @@ type reqRec struct {
 }
 
 func runRandomSequence(t *testing.T, seed int64, stats map[string]int) {
-	w := newWorld(t, seed, stats)
+	w := &world{t: t, stats: stats, rng: rand.New(rand.NewSource(seed)), h: newHarness(t), now: t0,
+		seatOf: map[string]string{}, requests: map[string]map[string]reqRec{}, lowered: map[string]bool{}}
+	w.provision()
 	n := 50 + w.rng.Intn(51) // 50..100 commands
 	mid := w.rng.Intn(n)
 	var midSnap []byte
@@ -88,14 +90,6 @@ func runRandomSequence(t *testing.T, seed int64, stats map[string]int) {
 	if replay.Hash() != want {
 		t.Fatalf("seed %d: restore at entry %d and replay gave a different hash", seed, midLog)
 	}
-}
-
-// newWorld is a provisioned world whose steps the seed decides.
-func newWorld(t *testing.T, seed int64, stats map[string]int) *world {
-	w := &world{t: t, stats: stats, rng: rand.New(rand.NewSource(seed)), h: newHarness(t), now: t0,
-		seatOf: map[string]string{}, requests: map[string]map[string]reqRec{}, lowered: map[string]bool{}}
-	w.provision()
-	return w
 }
 
 func (w *world) provision() {

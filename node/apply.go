@@ -118,51 +118,20 @@ func (n *Node) leaderHTTPAddr() string {
 func (n *Node) now() int64 { return n.cfg.Now().UnixNano() }
 
 // notifyingFSM tells waiters when a command has been applied, and the
-// node's key loop when the key epoch may have moved. It is a
-// raft.BatchingFSM: raft hands it each run of committed entries at once,
-// so the FSM lock is taken and the waiters are woken once per run, not once
-// per entry.
+// node's key loop when the key epoch may have moved.
 type notifyingFSM struct {
 	*fsm.FSM
 	applied  *appliedWaiter
 	keyEpoch func() // must not block
 }
 
-var _ raft.BatchingFSM = (*notifyingFSM)(nil)
-
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
 	r := f.FSM.Apply(l)
 	f.applied.set(l.Index)
-	if isRotateKeys(l) {
+	if len(l.Data) > 0 && fsm.CommandType(l.Data[0]) == fsm.CmdRotateKeys {
 		f.keyEpoch()
 	}
 	return r
-}
-
-// ApplyBatch applies a run of entries and then notifies once: the waiters
-// with the last command's index (the FSM's applied index; configuration
-// entries never reach the FSM), the key loop if any entry rotated keys.
-func (f *notifyingFSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	out := f.FSM.ApplyBatch(logs)
-	var last uint64
-	rotated := false
-	for _, l := range logs {
-		if l.Type == raft.LogCommand {
-			last = l.Index
-			rotated = rotated || isRotateKeys(l)
-		}
-	}
-	if last != 0 {
-		f.applied.set(last)
-	}
-	if rotated {
-		f.keyEpoch()
-	}
-	return out
-}
-
-func isRotateKeys(l *raft.Log) bool {
-	return l.Type == raft.LogCommand && len(l.Data) > 0 && fsm.CommandType(l.Data[0]) == fsm.CmdRotateKeys
 }
 
 func (f *notifyingFSM) Restore(rc io.ReadCloser) error {

@@ -10,16 +10,6 @@
 // each command with its clock (Unix ns) and draws every id and key before
 // proposing, because the FSM may read neither clock nor randomness.
 //
-// Applying. Raft hands the FSM each run of committed entries at once
-// (notifyingFSM is a raft.BatchingFSM): fsm.ApplyBatch decodes the run,
-// takes the FSM's write lock once and applies the entries in order with
-// the results Apply would give; configuration entries, which raft also
-// passes to a batching FSM, get nil and never reach the state. Then
-// readers waiting for an applied index are woken once, with the run's last
-// command, and keyLoop is poked if the run rotated keys. The applied-index
-// waiter makes its channel only when a reader has to wait, so applying
-// allocates nothing for it.
-//
 // Leadership. monitorLeadership starts leaderLoop when Raft says this node
 // won. leaderLoop first waits for a Barrier, so the FSM holds every entry of
 // earlier terms, then establishLeadership re-arms every lease and opens the
