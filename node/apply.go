@@ -143,31 +143,40 @@ func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
 	return err
 }
 
-// appliedWaiter lets readers wait until the FSM reaches an index.
+// appliedWaiter lets readers wait until the FSM reaches an index. Its
+// channel is made only when a reader has to wait, and closed and dropped
+// by the next advance, so applying costs no allocation while nobody waits
+// (the common case: only linearizable reads wait).
 type appliedWaiter struct {
 	mu    sync.Mutex
 	index uint64
-	ch    chan struct{} // closed and replaced on every advance
+	ch    chan struct{} // nil while nobody waits
 }
 
-func newAppliedWaiter() *appliedWaiter { return &appliedWaiter{ch: make(chan struct{})} }
+func newAppliedWaiter() *appliedWaiter { return &appliedWaiter{} }
 
 func (w *appliedWaiter) set(idx uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.index = idx
-	close(w.ch)
-	w.ch = make(chan struct{})
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
 }
 
 func (w *appliedWaiter) wait(ctx context.Context, idx uint64) error {
 	for {
 		w.mu.Lock()
-		cur, ch := w.index, w.ch
-		w.mu.Unlock()
-		if cur >= idx {
+		if w.index >= idx {
+			w.mu.Unlock()
 			return nil
 		}
+		if w.ch == nil {
+			w.ch = make(chan struct{})
+		}
+		ch := w.ch
+		w.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():

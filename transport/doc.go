@@ -25,7 +25,10 @@
 // Every other body is capped at MaxBodyBytes (413 too_large), must be exactly one
 // JSON value, and durations and times must fit the node's int64
 // nanoseconds (limits.go). Fuzz tests (fuzz_test.go) hold every decoded
-// body to this: no panic, never a 5xx, always a coded 4xx. Admin and cluster
+// body to this: no panic, never a 5xx, always a coded 4xx. Bodies are
+// read into pooled buffers that serve the next request once this one is
+// answered; a forwarded body's buffer is never pooled again, because the
+// HTTP client may still be sending it after forward() returns. Admin and cluster
 // endpoints need the bearer token, compared in constant time; client
 // endpoints carry the license key in the body and an unknown key is 401,
 // like a wrong token, so keys cannot be probed.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -149,6 +150,7 @@ type request struct {
 	// upload, when set, is a spooled body too large for memory (restore.go).
 	upload     io.ReaderAt
 	uploadSize int64
+	rd         bytes.Reader // decode's reader over body, here to save an allocation
 }
 
 // decode reads the JSON body into v; an empty body decodes to the zero value.
@@ -156,7 +158,8 @@ func (r *request) decode(v any) error {
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(r.body))
+	r.rd.Reset(r.body)
+	dec := json.NewDecoder(&r.rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return api.Errorf(api.CodeInvalidRequest, "malformed JSON body: "+err.Error())
@@ -203,18 +206,29 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, needsAdmin bool,
 	if needsAdmin && !s.authorized(hr) {
 		return writeError(w, api.Errorf(api.CodeUnauthorized, "missing or wrong admin bearer token"))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, MaxBodyBytes))
-	if err != nil {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	forwarded := false
+	defer func() {
+		// A forwarded body may still be read by the client's transport
+		// after forward returns (a leader answering before it read it all):
+		// that buffer is left to the GC.
+		if !forwarded && buf.Cap() <= maxPooledBody {
+			bodyBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, hr.Body, MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return writeError(w, api.Errorf(api.CodeTooLarge, "request body exceeds 1 MiB"))
 		}
 		return writeError(w, api.Errorf(api.CodeInvalidRequest, "reading body: "+err.Error()))
 	}
-	r := &request{Request: hr, body: body}
+	r := &request{Request: hr, body: buf.Bytes()}
 	ans, err := h(r)
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
+		forwarded = true
 		return s.forward(w, r, nl.LeaderAddr)
 	}
 	if err != nil {
@@ -230,6 +244,14 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request, needsAdmin bool,
 	writeJSON(w, ans.status, ans.body)
 	return "ok"
 }
+
+// bodyBufs holds request body buffers between requests. A body is only
+// read during its request (decode copies what it keeps), so its buffer
+// can serve the next one; buffers grown past maxPooledBody by a large
+// body are dropped rather than kept.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 64 << 10
 
 // rawBody lets a handler stream its own answer (the snapshot).
 type rawBody func(w http.ResponseWriter)
@@ -256,8 +278,12 @@ func (s *Server) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) == 1
 }
 
+// jsonContentType is shared by every answer (Header.Set would allocate
+// the slice each time); nothing writes into a header value in place.
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
