@@ -21,13 +21,23 @@ type tallyBackend struct {
 	leader string // base URL
 	token  string
 	key    string
-	hc     *http.Client
-	seq    atomic.Int64
+	hc     *http.Client // provisioning and worker 0
+	// hcs spreads the workers over several transports: one
+	// http.Transport's idle-pool mutex, shared by 64 or 256 workers, is a
+	// bottleneck of the driver itself, not of the cluster.
+	hcs []*http.Client
+	seq atomic.Int64
 }
 
+const clientShards = 16
+
 func newTallyBackend(addrs []string, token string, seats int, maxConc int) (*tallyBackend, error) {
-	tr := &http.Transport{MaxIdleConns: maxConc + 16, MaxIdleConnsPerHost: maxConc + 16, IdleConnTimeout: time.Minute}
-	b := &tallyBackend{token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	b := &tallyBackend{token: token}
+	for range clientShards {
+		tr := &http.Transport{MaxIdleConns: maxConc + 16, MaxIdleConnsPerHost: maxConc + 16, IdleConnTimeout: time.Minute}
+		b.hcs = append(b.hcs, &http.Client{Transport: tr, Timeout: 30 * time.Second})
+	}
+	b.hc = b.hcs[0]
 	// The cluster was just started: wait for a leader, then provision.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -84,16 +94,16 @@ func findTallyLeader(hc *http.Client, addrs []string) (string, error) {
 func (b *tallyBackend) provision(seats int) error {
 	ctx := context.Background()
 	var p api.Product
-	if err := b.call(ctx, "POST", "/v1/products", api.CreateProductRequest{Name: "bench"}, &p); err != nil {
+	if err := b.call(ctx, b.hc, "POST", "/v1/products", api.CreateProductRequest{Name: "bench"}, &p); err != nil {
 		return err
 	}
 	var pol api.Policy
-	if err := b.call(ctx, "POST", "/v1/policies", api.CreatePolicyRequest{ProductID: p.ID, Name: "hot",
+	if err := b.call(ctx, b.hc, "POST", "/v1/policies", api.CreatePolicyRequest{ProductID: p.ID, Name: "hot",
 		LeaseTTLSeconds: 300, Features: []api.Feature{{Name: "cad", Seats: &seats}}}, &pol); err != nil {
 		return err
 	}
 	var lic api.License
-	if err := b.call(ctx, "POST", "/v1/licenses", api.CreateLicenseRequest{PolicyID: pol.ID, Customer: "bench"}, &lic); err != nil {
+	if err := b.call(ctx, b.hc, "POST", "/v1/licenses", api.CreateLicenseRequest{PolicyID: pol.ID, Customer: "bench"}, &lic); err != nil {
 		return err
 	}
 	b.key = lic.Key
@@ -102,7 +112,7 @@ func (b *tallyBackend) provision(seats int) error {
 
 // call sends one request to the leader and decodes a 2xx answer into out;
 // an error answer becomes a codedError with the API's code.
-func (b *tallyBackend) call(ctx context.Context, method, path string, in, out any) error {
+func (b *tallyBackend) call(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -113,7 +123,7 @@ func (b *tallyBackend) call(ctx context.Context, method, path string, in, out an
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+b.token)
-	resp, err := b.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return &codedError{"transport", err}
 	}
@@ -137,7 +147,9 @@ func (b *tallyBackend) call(ctx context.Context, method, path string, in, out an
 
 func (b *tallyBackend) Worker(id int) worker { return &tallyWorker{b: b, id: id} }
 func (b *tallyBackend) Close() error {
-	b.hc.CloseIdleConnections()
+	for _, hc := range b.hcs {
+		hc.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -159,13 +171,13 @@ func (w *tallyWorker) Step(ctx context.Context) (string, error) {
 		var res api.LeaseResponse
 		req := api.CheckoutRequest{LicenseKey: w.b.key, Feature: "cad",
 			Holder: api.Holder{Machine: fmt.Sprintf("bench-%d", w.id), User: "bench"}, RequestID: w.req}
-		if err := w.b.call(ctx, "POST", "/v1/checkout", req, &res); err != nil {
+		if err := w.b.call(ctx, w.b.hcs[w.id%clientShards], "POST", "/v1/checkout", req, &res); err != nil {
 			return "acquire", err
 		}
 		w.lease, w.req = res.Lease.ID, ""
 		return "acquire", nil
 	}
-	err := w.b.call(ctx, "POST", "/v1/leases/"+w.lease+"/checkin", api.LicenseKeyRequest{LicenseKey: w.b.key}, nil)
+	err := w.b.call(ctx, w.b.hcs[w.id%clientShards], "POST", "/v1/leases/"+w.lease+"/checkin", api.LicenseKeyRequest{LicenseKey: w.b.key}, nil)
 	if err != nil {
 		return "release", err
 	}
