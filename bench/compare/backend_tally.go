@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/valyala/fasthttp"
 )
 
 // tallyBackend checks seats of one hot license out and in through the HTTP
@@ -21,23 +20,18 @@ type tallyBackend struct {
 	leader string // base URL
 	token  string
 	key    string
-	hc     *http.Client // provisioning and worker 0
-	// hcs spreads the workers over several transports: one
-	// http.Transport's idle-pool mutex, shared by 64 or 256 workers, is a
-	// bottleneck of the driver itself, not of the cluster.
-	hcs []*http.Client
+	// fc sends the load: a client that costs the shared cores less than
+	// net/http's (bench/driver.go in the main module says how much).
+	fc  *fasthttp.Client
+	hc  *http.Client // finding the leader
 	seq atomic.Int64
 }
 
-const clientShards = 16
-
 func newTallyBackend(addrs []string, token string, seats int, maxConc int) (*tallyBackend, error) {
-	b := &tallyBackend{token: token}
-	for range clientShards {
-		tr := &http.Transport{MaxIdleConns: maxConc + 16, MaxIdleConnsPerHost: maxConc + 16, IdleConnTimeout: time.Minute}
-		b.hcs = append(b.hcs, &http.Client{Transport: tr, Timeout: 30 * time.Second})
-	}
-	b.hc = b.hcs[0]
+	b := &tallyBackend{token: token, hc: &http.Client{Timeout: 30 * time.Second},
+		fc: &fasthttp.Client{MaxConnsPerHost: maxConc + 16, MaxConnWaitTimeout: 30 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxIdleConnDuration: time.Minute,
+			NoDefaultUserAgentHeader: true}}
 	// The cluster was just started: wait for a leader, then provision.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -94,16 +88,16 @@ func findTallyLeader(hc *http.Client, addrs []string) (string, error) {
 func (b *tallyBackend) provision(seats int) error {
 	ctx := context.Background()
 	var p api.Product
-	if err := b.call(ctx, b.hc, "POST", "/v1/products", api.CreateProductRequest{Name: "bench"}, &p); err != nil {
+	if err := b.call(ctx, "POST", "/v1/products", api.CreateProductRequest{Name: "bench"}, &p); err != nil {
 		return err
 	}
 	var pol api.Policy
-	if err := b.call(ctx, b.hc, "POST", "/v1/policies", api.CreatePolicyRequest{ProductID: p.ID, Name: "hot",
+	if err := b.call(ctx, "POST", "/v1/policies", api.CreatePolicyRequest{ProductID: p.ID, Name: "hot",
 		LeaseTTLSeconds: 300, Features: []api.Feature{{Name: "cad", Seats: &seats}}}, &pol); err != nil {
 		return err
 	}
 	var lic api.License
-	if err := b.call(ctx, b.hc, "POST", "/v1/licenses", api.CreateLicenseRequest{PolicyID: pol.ID, Customer: "bench"}, &lic); err != nil {
+	if err := b.call(ctx, "POST", "/v1/licenses", api.CreateLicenseRequest{PolicyID: pol.ID, Customer: "bench"}, &lic); err != nil {
 		return err
 	}
 	b.key = lic.Key
@@ -112,32 +106,33 @@ func (b *tallyBackend) provision(seats int) error {
 
 // call sends one request to the leader and decodes a 2xx answer into out;
 // an error answer becomes a codedError with the API's code.
-func (b *tallyBackend) call(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
+func (b *tallyBackend) call(ctx context.Context, method, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, b.leader+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(b.leader + path)
+	req.Header.SetMethod(method)
+	req.Header.SetContentType("application/json")
 	req.Header.Set("Authorization", "Bearer "+b.token)
-	resp, err := hc.Do(req)
-	if err != nil {
+	req.SetBodyRaw(body)
+	deadline := time.Now().Add(30 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := b.fc.DoDeadline(req, resp, deadline); err != nil {
 		return &codedError{"transport", err}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return &codedError{"transport", err}
-	}
-	if resp.StatusCode/100 != 2 {
+	data := resp.Body()
+	if resp.StatusCode()/100 != 2 {
 		var e api.ErrorResponse
 		if json.Unmarshal(data, &e) == nil && e.Error.Code != "" {
 			return &codedError{e.Error.Code, &e.Error}
 		}
-		return &codedError{fmt.Sprintf("http_%d", resp.StatusCode), errors.New(string(data))}
+		return &codedError{fmt.Sprintf("http_%d", resp.StatusCode()), errors.New(string(data))}
 	}
 	if out == nil {
 		return nil
@@ -147,9 +142,8 @@ func (b *tallyBackend) call(ctx context.Context, hc *http.Client, method, path s
 
 func (b *tallyBackend) Worker(id int) worker { return &tallyWorker{b: b, id: id} }
 func (b *tallyBackend) Close() error {
-	for _, hc := range b.hcs {
-		hc.CloseIdleConnections()
-	}
+	b.fc.CloseIdleConnections()
+	b.hc.CloseIdleConnections()
 	return nil
 }
 
@@ -171,13 +165,13 @@ func (w *tallyWorker) Step(ctx context.Context) (string, error) {
 		var res api.LeaseResponse
 		req := api.CheckoutRequest{LicenseKey: w.b.key, Feature: "cad",
 			Holder: api.Holder{Machine: fmt.Sprintf("bench-%d", w.id), User: "bench"}, RequestID: w.req}
-		if err := w.b.call(ctx, w.b.hcs[w.id%clientShards], "POST", "/v1/checkout", req, &res); err != nil {
+		if err := w.b.call(ctx, "POST", "/v1/checkout", req, &res); err != nil {
 			return "acquire", err
 		}
 		w.lease, w.req = res.Lease.ID, ""
 		return "acquire", nil
 	}
-	err := w.b.call(ctx, w.b.hcs[w.id%clientShards], "POST", "/v1/leases/"+w.lease+"/checkin", api.LicenseKeyRequest{LicenseKey: w.b.key}, nil)
+	err := w.b.call(ctx, "POST", "/v1/leases/"+w.lease+"/checkin", api.LicenseKeyRequest{LicenseKey: w.b.key}, nil)
 	if err != nil {
 		return "release", err
 	}
