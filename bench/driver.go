@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -55,6 +56,7 @@ func newDriver(conns int, token string, timeout time.Duration) *driver {
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
+		RetryIfErr:                    retryClosedConn,
 	}
 	return &driver{fc: fc, token: token, timeout: timeout}
 }
@@ -105,6 +107,15 @@ func (d *driver) send(ctx context.Context, method, url string, body []byte, admi
 }
 
 var jsonType = []byte("application/json")
+
+// retryClosedConn sends a request once more when the server closed the
+// kept-alive connection it went out on, as net/http does. Only requests
+// without the admin token qualify: a checkout carries its request id, a
+// heartbeat, checkin or validate can be repeated; a create cannot.
+func retryClosedConn(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+	closed := errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF)
+	return false, closed && attempts < 2 && len(req.Header.Peek("Authorization")) == 0
+}
 
 // transportCode names a failure to get an answer.
 func transportCode(ctx context.Context, err error) string {

@@ -1,9 +1,9 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +18,7 @@ import (
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/node"
 	"github.com/tallyhq/tally/transport"
+	"github.com/valyala/fasthttp"
 )
 
 // Benchmarks of a real single-node node: the in-process stale validation
@@ -33,7 +34,7 @@ type benchNode struct {
 	n   *node.Node
 	srv *httptest.Server
 	key string
-	hcs []*http.Client
+	fc  *fasthttp.Client
 }
 
 func newBenchNode(b *testing.B) *benchNode { return newBenchCluster(b, 1) }
@@ -108,43 +109,41 @@ func newBenchCluster(b *testing.B, size int) *benchNode {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bn := &benchNode{n: n, srv: srvs[leader], key: lic.Key}
-	// Workers share clientShards clients: one http.Transport's idle-pool
-	// mutex, shared by 64 workers, is a bottleneck of the load generator
-	// itself (bench/driver.go does the same).
-	for range clientShards {
-		tr := &http.Transport{MaxIdleConnsPerHost: 512}
-		b.Cleanup(tr.CloseIdleConnections)
-		bn.hcs = append(bn.hcs, &http.Client{Transport: tr})
-	}
-	return bn
+	// The load comes from fasthttp's client: net/http's costs the shared
+	// cores as much as the node it measures (bench/driver.go).
+	fc := &fasthttp.Client{MaxConnsPerHost: 512, NoDefaultUserAgentHeader: true,
+		// Every request here may be repeated (checkouts carry request ids):
+		// send it again on a kept-alive connection the server closed.
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
+		}}
+	b.Cleanup(fc.CloseIdleConnections)
+	return &benchNode{n: n, srv: srvs[leader], key: lic.Key, fc: fc}
 }
 
-const clientShards = 16
-
-// post sends one JSON request from worker w and decodes a 200 answer
-// into out.
-func (bn *benchNode) post(w int, path string, in, out any) error {
+// post sends one JSON request and decodes a 200 answer into out.
+func (bn *benchNode) post(_ int, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	resp, err := bn.hcs[w%clientShards].Post(bn.srv.URL+path, "application/json", bytes.NewReader(body))
-	if err != nil {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(bn.srv.URL + path)
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(body)
+	if err := bn.fc.DoTimeout(req, resp, 30*time.Second); err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, data)
+	if resp.StatusCode() != http.StatusOK {
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode(), resp.Body())
 	}
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	return json.Unmarshal(resp.Body(), out)
 }
 
 // BenchmarkNodeValidateStale is the in-process stale read path of
