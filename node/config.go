@@ -117,11 +117,12 @@ func (c *Config) Validate() error {
 }
 
 // LANProfile tightens Raft timings for a quiet, low-latency LAN: failover
-// in a few hundred milliseconds, at the price of spurious elections when a
-// node stalls (GC pause, overloaded host) for more than about 150 ms.
+// in about 200 ms, at the price of spurious elections when a node stalls
+// (overloaded host, VM migration, congested network) for more than about
+// 100 ms. docs/operations.md has the measurements behind the numbers.
 func LANProfile(c *Config) {
-	c.HeartbeatTimeout = 150 * time.Millisecond
-	c.ElectionTimeout = 150 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 100 * time.Millisecond
+	c.ElectionTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 80 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 }
