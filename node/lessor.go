@@ -109,14 +109,19 @@ func (l *lessor) renew(ls fsm.Lease, now int64) (int64, bool) {
 
 // waitSettled waits until no expiry of the lease is in flight.
 func (l *lessor) waitSettled(ctx context.Context, id string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return waitFor(ctx, 5*time.Millisecond, func() bool {
+	settled := func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		_, busy := l.expiring[id]
 		return !busy
-	})
+	}
+	// Nearly every heartbeat finds its lease settled: it needs no timer.
+	if settled() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return waitFor(ctx, 5*time.Millisecond, settled)
 }
 
 // deadline returns the in-memory deadline of a lease.
