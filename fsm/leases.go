@@ -44,7 +44,7 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 	if r := borrowRefusal(pol, c.BorrowHours); r != nil {
 		return r
 	}
-	key := storedSeatKey(c.LeaseID, seatKey(pol.SeatRule, c.LeaseID, c.Holder))
+	key := seatKey(pol.SeatRule, c.Holder)
 	use := s.seats[seatSlot{lic.ID, feat.Name}]
 	if feat.Seats >= 0 && !use.holds(key) && use.inUse() >= feat.Seats && !bugSkipSeatCheck {
 		h := c.Holder

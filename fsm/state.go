@@ -31,7 +31,8 @@ type liveLease struct {
 	seatKey string
 }
 
-// storedSeatKey is the seat key a liveLease keeps for key.
+// storedSeatKey is the seat key a liveLease keeps for key, a seat key as
+// a snapshot writes it.
 func storedSeatKey(leaseID, key string) string {
 	if len(key) == 2+len(leaseID) && key[:2] == "l:" && key[2:] == leaseID {
 		return ""
@@ -207,10 +208,11 @@ func before(now int64, d time.Duration) (int64, bool) {
 	return now - int64(d), true
 }
 
-// seatKey names what a lease occupies under a seat rule: its own id
-// (process), its machine, or its user (falling back to the machine).
+// seatKey names, in the form a liveLease stores, what a lease occupies
+// under a seat rule: a seat of its own ("", written "l:"+id in snapshots:
+// process), its machine, or its user (falling back to the machine).
 // Prefixes keep keys of different rules apart if the rule changes.
-func seatKey(rule, leaseID string, h Holder) string {
+func seatKey(rule string, h Holder) string {
 	switch rule {
 	case SeatRuleMachine:
 		return "m:" + h.Machine
@@ -220,7 +222,7 @@ func seatKey(rule, leaseID string, h Holder) string {
 		}
 		return "u:" + h.User
 	default:
-		return "l:" + leaseID
+		return ""
 	}
 }
 
