@@ -2,11 +2,48 @@
 # Starts a 3-node Tally cluster on loopback (HTTP 127.0.0.1:7101-7103),
 # provisions a demo license and waits; Ctrl-C stops all three nodes.
 # State lives in .tally-run/ and is wiped on every start.
+#
+#   scripts/run-local.sh              start the cluster (make run)
+#   scripts/run-local.sh restart n3   start a node you killed again, with
+#                                     its data, from another terminal
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin/tally
 DIR=.tally-run
 ADDRS=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
+
+# start_node N starts node nN in the background, appending to its log, and
+# records its pid so that Ctrl-C in the first terminal stops it too.
+start_node() {
+  local i=$1
+  "$BIN" agent --node-id "n$i" --data-dir "$DIR/n$i" \
+    --http-addr "127.0.0.1:710$i" --raft-addr "127.0.0.1:720$i" --gossip-addr "127.0.0.1:730$i" \
+    --bootstrap-expect 3 --join 127.0.0.1:7301 --join 127.0.0.1:7302 --join 127.0.0.1:7303 \
+    --admin-token-file "$DIR/admin-token" >>"$DIR/n$i.log" 2>&1 &
+  echo $! >"$DIR/n$i.pid"
+  # The shell need not report a node the user kills on purpose.
+  disown $!
+}
+
+if [ "${1:-}" = restart ]; then
+  node=${2:-}
+  case "$node" in
+    n1|n2|n3) ;;
+    *) echo "usage: $0 restart n1|n2|n3" >&2; exit 2 ;;
+  esac
+  if [ ! -d "$DIR/$node" ]; then
+    echo "no $DIR/$node: start the cluster with make run first" >&2
+    exit 1
+  fi
+  pid=$(cat "$DIR/$node.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    echo "$node is running (pid $pid)" >&2
+    exit 1
+  fi
+  start_node "${node#n}"
+  echo "restarted $node (pid $(cat "$DIR/$node.pid")); it rejoins with its data and catches up. Log: $DIR/$node.log"
+  exit 0
+fi
 
 for port in 7101 7102 7103 7201 7202 7203 7301 7302 7303; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
@@ -20,33 +57,37 @@ mkdir -p "$DIR"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/admin-token"
 chmod 600 "$DIR/admin-token"
 
-pids=()
 stop() {
   echo
   echo "stopping the cluster..."
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for f in "$DIR"/n*.pid; do kill "$(cat "$f")" 2>/dev/null || true; done
+  # A restarted node is not this shell's child: poll until every node is gone.
+  for _ in $(seq 150); do
+    alive=0
+    for f in "$DIR"/n*.pid; do kill -0 "$(cat "$f")" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  rm -f "$DIR"/n*.pid
   echo "stopped. Logs are in $DIR/n*.log"
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
 
-for i in 1 2 3; do
-  "$BIN" agent --node-id "n$i" --data-dir "$DIR/n$i" \
-    --http-addr "127.0.0.1:710$i" --raft-addr "127.0.0.1:720$i" --gossip-addr "127.0.0.1:730$i" \
-    --bootstrap-expect 3 --join 127.0.0.1:7301 --join 127.0.0.1:7302 --join 127.0.0.1:7303 \
-    --admin-token-file "$DIR/admin-token" >"$DIR/n$i.log" 2>&1 &
-  pids+=($!)
-done
+for i in 1 2 3; do start_node "$i"; done
 echo "started n1, n2, n3 (logs in $DIR/n*.log); waiting for a leader..."
 
 TALLY_ADDR=$ADDRS TALLY_TOKEN=$(cat "$DIR/admin-token") "$BIN" demo
 cat <<MSG
-Kill the leader to watch failover:
-  $BIN status                       # who leads?
-  kill -9 \$(pgrep -f 'node-id nX')  # X = the leader's number
-  $BIN checkout --key ... --feature cad   # still works through the survivors
+Kill the leader to watch failover, then bring it back:
+  tally status                              # who leads? (STATE leader)
+  kill -9 \$(cat $DIR/nX.pid)         # X = the leader's number
+  tally checkout --key ... --feature cad    # still works through the survivors
+  scripts/run-local.sh restart nX           # it rejoins and catches up
 
 Press Ctrl-C to stop all three nodes.
 MSG
-wait
+# Wait on a sleep, not on the nodes: the cluster lives on while any node is
+# killed or restarted, until Ctrl-C.
+sleep infinity &
+wait $!

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,12 +72,29 @@ Tally is running.
   demo license: %s   (feature "cad": 3 seats; "viewer": uncounted)
 
 Try:
-  export TALLY_ADDR=%s TALLY_TOKEN=%s
+%s  export TALLY_ADDR=%s TALLY_TOKEN=%s
   tally checkout --key %s --feature cad
   tally validate --key %s --feature cad
   tally license list
-`, addrs[0], token, lic.Key, strings.Join(addrs, ","), token, lic.Key, lic.Key)
+`, addrs[0], token, lic.Key, pathHint(), strings.Join(addrs, ","), token, lic.Key, lic.Key)
 	return nil
+}
+
+// pathHint is a line that puts this binary on PATH, so the commands printed
+// after it run as written; it is empty when "tally" already finds this binary.
+func pathHint() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if found, err := exec.LookPath("tally"); err == nil {
+		a, errA := os.Stat(found)
+		b, errB := os.Stat(self)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return ""
+		}
+	}
+	return "  export PATH=" + filepath.Dir(self) + ":$PATH\n"
 }
 
 // provisionDemo creates the demo product, policy and license unless a
