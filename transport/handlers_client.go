@@ -50,25 +50,10 @@ func (s *Server) checkout(r *request) (answer, error) {
 		return answer{}, invalid("borrow_hours must not be negative")
 	}
 	res, err := s.cfg.Backend.Checkout(r.Context(), req)
-	s.metrics.checkouts.WithLabelValues(resultLabel(err)).Inc()
 	if err != nil {
 		return answer{}, err
 	}
 	return answer{body: res}, nil
-}
-
-// resultLabel names a checkout outcome for the checkouts metric.
-func resultLabel(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	if _, ok := err.(*NotLeaderError); ok {
-		return "forwarded"
-	}
-	if ae, ok := err.(*api.Error); ok {
-		return ae.Code
-	}
-	return "error"
 }
 
 func (s *Server) leaseKey(r *request) (string, string, error) {

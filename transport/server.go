@@ -98,7 +98,7 @@ func (s *Server) routes() {
 	open := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, false, h)) }
 	admin := func(pattern string, h handlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, true, h)) }
 
-	open("POST /v1/checkout", s.checkout)
+	open(checkoutRoute, s.checkout)
 	open("POST /v1/leases/{id}/heartbeat", s.heartbeat)
 	open("POST /v1/leases/{id}/checkin", s.checkin)
 	open("POST /v1/validate", s.validate)
@@ -199,8 +199,15 @@ func (s *Server) wrap(pattern string, needsAdmin bool, h handlerFunc) http.Handl
 		start := time.Now()
 		code := s.serve(w, hr, needsAdmin, h)
 		s.metrics.requests.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
+		if pattern == checkoutRoute {
+			// Counted here, not in the handler, so that checkouts refused
+			// before the backend (malformed, too large) are counted too.
+			s.metrics.checkouts.WithLabelValues(code).Inc()
+		}
 	})
 }
+
+const checkoutRoute = "POST /v1/checkout"
 
 func (s *Server) serve(w http.ResponseWriter, hr *http.Request, needsAdmin bool, h handlerFunc) string {
 	if needsAdmin && !s.authorized(hr) {

@@ -1,0 +1,76 @@
+package transport
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tallyhq/tally/api"
+)
+
+// Every checkout answer is counted by its result, also those refused before
+// the backend sees them: the counter must agree with the HTTP histogram.
+func TestCheckoutsCountedByResult(t *testing.T) {
+	var next error
+	srv, reg := newTestServer(t, &fakeBackend{checkout: func(req api.CheckoutRequest) (*api.LeaseResponse, error) {
+		if next != nil {
+			return nil, next
+		}
+		return okCheckout(req)
+	}})
+	bad := []string{
+		`{"license_key":`, // malformed
+		`{"license_key":"K","bogus":1}`,
+		`{"feature":"cad","holder":{"machine":"m"}}`,
+		`{"license_key":"K","feature":"cad"}`,
+		`{"license_key":"K","feature":"cad","holder":{"machine":"m"},"ttl_seconds":-1}`,
+		`{"license_key":"K","feature":"cad","holder":{"machine":"m"},"borrow_hours":-1}`,
+	}
+	for _, body := range bad {
+		if r := send(t, "POST", srv.URL+"/v1/checkout", "", body); r.status != 400 {
+			t.Fatalf("%s: status %d", body, r.status)
+		}
+	}
+	huge := `{"license_key":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	if r := send(t, "POST", srv.URL+"/v1/checkout", "", huge); r.status != 413 {
+		t.Fatalf("huge body: status %d", r.status)
+	}
+	send(t, "POST", srv.URL+"/v1/checkout", "", goodCheckout)
+	next = api.Errorf(api.CodeNoSeatsAvailable, "full")
+	send(t, "POST", srv.URL+"/v1/checkout", "", goodCheckout)
+	// Not a checkout: the wrong method on its path.
+	send(t, "GET", srv.URL+"/v1/checkout", "", "")
+
+	for result, want := range map[string]float64{
+		api.CodeInvalidRequest: float64(len(bad)), api.CodeTooLarge: 1, "ok": 1, api.CodeNoSeatsAvailable: 1,
+	} {
+		if got := labeledCounter(t, reg, "tally_checkouts_total", "result", result); got != want {
+			t.Errorf(`tally_checkouts_total{result=%q} = %v, want %v`, result, got, want)
+		}
+	}
+	if got := counterValue(t, reg, "tally_checkouts_total"); got != float64(len(bad))+3 {
+		t.Errorf("tally_checkouts_total sums to %v, want %v", got, len(bad)+3)
+	}
+}
+
+func labeledCounter(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
