@@ -74,3 +74,31 @@ func labeledCounter(t *testing.T, g prometheus.Gatherer, name, label, value stri
 	}
 	return 0
 }
+
+// A path that is not clean (an empty, "." or ".." segment) is no endpoint:
+// ServeMux would match its cleaned form, answering 405 for another route
+// or redirecting to it (a DELETE to /v1/leases//heartbeat would revoke the
+// lease "heartbeat").
+func TestUncleanPathIsNotFound(t *testing.T) {
+	srv, _ := newTestServer(t, &fakeBackend{})
+	for _, tc := range []struct{ method, path, auth string }{
+		{"POST", "/v1/leases//heartbeat", ""},
+		{"POST", "/v1/leases//checkin", ""},
+		{"DELETE", "/v1/leases//heartbeat", token},
+		{"GET", "/v1/licenses//leases", token},
+		{"POST", "/v1/leases/x/../y/heartbeat", ""},
+		{"POST", "/v1/leases/./heartbeat", ""},
+		{"GET", "/v1//status", ""},
+		{"GET", "/v1/status/", ""},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			r := send(t, tc.method, srv.URL+tc.path, tc.auth, `{"license_key":"K"}`)
+			if r.status != 404 || r.err.Code != api.CodeNotFound {
+				t.Fatalf("got %d %q (Location %q), want 404 not_found", r.status, r.err.Code, r.header.Get("Location"))
+			}
+			if a := r.header.Get("Allow"); a != "" {
+				t.Fatalf("Allow: %s on a path that is no endpoint", a)
+			}
+		})
+	}
+}

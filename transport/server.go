@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,14 @@ func NewServer(cfg Config) *Server {
 // error body too: 405 with Allow when the path exists for another method,
 // else 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !isClean(r.URL.Path) {
+		// ServeMux would route the cleaned path: a 307 to it (so
+		// DELETE /v1/leases//heartbeat would revoke lease "heartbeat") or
+		// a 405 naming another route's method. No endpoint has an empty,
+		// "." or ".." segment, so the path names none.
+		writeError(w, api.Errorf(api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (empty, . or .. path segment)"))
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -92,6 +101,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, api.Errorf(api.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+}
+
+// isClean reports whether p is already in the form ServeMux cleans paths
+// to: no empty, "." or ".." segment (a trailing slash is kept).
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 func (s *Server) routes() {
