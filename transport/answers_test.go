@@ -102,3 +102,39 @@ func TestUncleanPathIsNotFound(t *testing.T) {
 		})
 	}
 }
+
+// Every 401 carries a WWW-Authenticate challenge (RFC 7235): Bearer on the
+// admin endpoints (RFC 6750), License-Key where the credential is the
+// license key in the body.
+func TestUnauthorizedCarriesChallenge(t *testing.T) {
+	leader, _ := newTestServer(t, &fakeBackend{checkout: func(api.CheckoutRequest) (*api.LeaseResponse, error) {
+		return nil, api.Errorf(api.CodeUnauthorized, "unknown license key")
+	}})
+	follower, _ := newTestServer(t, &fakeBackend{checkout: func(api.CheckoutRequest) (*api.LeaseResponse, error) {
+		return nil, &NotLeaderError{LeaderAddr: leader.URL}
+	}})
+	for _, tc := range []struct {
+		name, method, url, auth, body, want string
+	}{
+		{"admin without token", "POST", leader.URL + "/v1/products", "", `{"name":"x"}`, `Bearer realm="tally"`},
+		{"admin wrong token", "GET", leader.URL + "/v1/leases", "wrong", "", `Bearer realm="tally", error="invalid_token"`},
+		{"restore without token", "PUT", leader.URL + "/v1/cluster/snapshot", "", "x", `Bearer realm="tally"`},
+		{"unknown license key", "POST", leader.URL + "/v1/checkout", "", goodCheckout, `License-Key realm="tally"`},
+		{"unknown key, forwarded", "POST", follower.URL + "/v1/checkout", "", goodCheckout, `License-Key realm="tally"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := send(t, tc.method, tc.url, tc.auth, tc.body)
+			if r.status != 401 || r.err.Code != api.CodeUnauthorized {
+				t.Fatalf("got %d %q, want 401 unauthorized", r.status, r.err.Code)
+			}
+			if got := r.header.Get("WWW-Authenticate"); got != tc.want {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Only a 401 carries it.
+	r := send(t, "POST", leader.URL+"/v1/checkout", "", `{}`)
+	if r.status != 400 || r.header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("got %d with WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+}

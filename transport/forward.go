@@ -15,7 +15,7 @@ import (
 )
 
 // hopHeaders are copied from a forwarded answer back to the client.
-var hopHeaders = []string{"Content-Type", "Retry-After"}
+var hopHeaders = []string{"Content-Type", "Retry-After", "WWW-Authenticate"}
 
 // forward replays r to the leader and copies its answer. It is the only
 // place a request moves between nodes. A leader that refuses the

@@ -38,7 +38,7 @@ func (s *Server) restoreRoute() http.Handler {
 
 func (s *Server) serveRestore(w http.ResponseWriter, hr *http.Request) string {
 	if !s.authorized(hr) {
-		return writeError(w, api.Errorf(api.CodeUnauthorized, "missing or wrong admin bearer token"))
+		return denyAdmin(w, hr)
 	}
 	f, size, err := s.spool(w, hr.Body)
 	if f != nil {

@@ -233,7 +233,7 @@ const checkoutRoute = "POST /v1/checkout"
 
 func (s *Server) serve(w http.ResponseWriter, hr *http.Request, needsAdmin bool, h handlerFunc) string {
 	if needsAdmin && !s.authorized(hr) {
-		return writeError(w, api.Errorf(api.CodeUnauthorized, "missing or wrong admin bearer token"))
+		return denyAdmin(w, hr)
 	}
 	buf := bodyBufs.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -307,6 +307,17 @@ func (s *Server) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.AdminToken)) == 1
 }
 
+// denyAdmin answers 401 to a request without the admin token, with the
+// Bearer challenge of RFC 6750.
+func denyAdmin(w http.ResponseWriter, hr *http.Request) string {
+	challenge := `Bearer realm="tally"`
+	if hr.Header.Get("Authorization") != "" {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	return writeError(w, api.Errorf(api.CodeUnauthorized, "missing or wrong admin bearer token"))
+}
+
 // jsonContentType is shared by every answer (Header.Set would allocate
 // the slice each time); nothing writes into a header value in place.
 var jsonContentType = []string{"application/json"}
@@ -326,6 +337,12 @@ func writeError(w http.ResponseWriter, e *api.Error) string {
 			ra = 1
 		}
 		w.Header().Set("Retry-After", itoa(ra))
+	}
+	if e.Code == api.CodeUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// Every 401 needs a challenge (RFC 7235). One denyAdmin did not
+		// set is an unknown license key: the credential of the client
+		// endpoints, sent in the body, so no standard scheme names it.
+		w.Header().Set("WWW-Authenticate", `License-Key realm="tally"`)
 	}
 	writeJSON(w, e.Status(), api.ErrorResponse{Error: *e})
 	return e.Code
