@@ -138,3 +138,13 @@ func TestUnauthorizedCarriesChallenge(t *testing.T) {
 		t.Fatalf("got %d with WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
 	}
 }
+
+// A policy's product cannot change: the 400 says so rather than calling
+// the field unknown.
+func TestPatchPolicyProductIDRefused(t *testing.T) {
+	srv, _ := newTestServer(t, &fakeBackend{})
+	r := send(t, "PATCH", srv.URL+"/v1/policies/pol_1", token, `{"name":"n","product_id":"prd_2"}`)
+	if r.status != 400 || r.err.Code != api.CodeInvalidRequest || !strings.Contains(r.err.Message, "product_id cannot be changed") {
+		t.Fatalf("got %d %s %q", r.status, r.err.Code, r.err.Message)
+	}
+}

@@ -3,6 +3,7 @@ package transport
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tallyhq/tally/api"
 )
@@ -106,6 +107,11 @@ func (s *Server) createPolicy(r *request) (answer, error) {
 func (s *Server) updatePolicy(r *request) (answer, error) {
 	var req api.UpdatePolicyRequest
 	if err := r.decode(&req); err != nil {
+		if strings.Contains(err.Error(), `unknown field "product_id"`) {
+			// Every license issued on the policy names its product: moving
+			// the policy would relicense them all to another product.
+			return answer{}, invalid("product_id cannot be changed: a policy belongs to its product; create a policy on the other product")
+		}
 		return answer{}, err
 	}
 	if req.Name != nil {
