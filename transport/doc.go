@@ -31,7 +31,12 @@
 // HTTP client may still be sending it after forward() returns. Admin and cluster
 // endpoints need the bearer token, compared in constant time; client
 // endpoints carry the license key in the body and an unknown key is 401,
-// like a wrong token, so keys cannot be probed.
+// like a wrong token, so keys cannot be probed. Every 401 carries a
+// WWW-Authenticate challenge: Bearer for the token, License-Key for a key.
+//
+// A path with an empty, "." or ".." segment is 404 before routing: the
+// mux would otherwise route its cleaned form (a 307 to another endpoint,
+// or a 405 naming another route's method).
 //
 // The Raft stream layer is a plain TCP listener behind raft.StreamLayer so
 // that TLS can be added here later without touching the node.
