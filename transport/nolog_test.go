@@ -151,8 +151,8 @@ func startCluster(t *testing.T, n int, adminToken string, logger *slog.Logger) *
 			t.Fatal(err)
 		}
 		cfg := node.DefaultConfig()
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 100*time.Millisecond, 100*time.Millisecond
-		cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 50*time.Millisecond, 5*time.Millisecond
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
+		cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 100*time.Millisecond, 5*time.Millisecond
 		cfg.ReapInterval, cfg.CheckpointInterval, cfg.ReconcileInterval = 10*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 		cfg.GossipProfile = "local"
 		cfg.NodeID, cfg.DataDir, cfg.ClusterToken = id, filepath.Join(t.TempDir(), "data"), adminToken
@@ -230,22 +230,28 @@ func (c *logCluster) stop() {
 	}
 }
 
-func call(t *testing.T, method, url, auth, body string) (int, []byte) {
+// call sends one request, retrying a 503 as the SDK does: on a loaded
+// machine the cluster may change leader during the test.
+func call(t *testing.T, method, url, auth, body string) (status int, raw []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	eventually(t, 10*time.Second, "an answer other than 503 to "+method+" "+url, func() bool {
+		req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ = io.ReadAll(resp.Body)
+		status = resp.StatusCode
+		return status != http.StatusServiceUnavailable
+	})
+	return status, raw
 }
 
 // decodeOK returns a check of an answer: the status must be want, and the
