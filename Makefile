@@ -5,7 +5,7 @@ BIN     := bin/tally
 # Packages with goroutines of their own run under the race detector.
 RACE_PKGS := ./api/... ./fsm/... ./token/... ./transport/... ./node/... ./client/... ./cmd/... ./bench/ ./internal/...
 
-.PHONY: all build run test vet fmt-check unit cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
+.PHONY: all build run test vet fmt-check unit bench-compare cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
 
 all: build
 
@@ -15,7 +15,7 @@ build:
 run: build
 	./scripts/run-local.sh
 
-test: fmt-check vet unit fuzz-brief cluster-test chaos-pass
+test: fmt-check vet unit bench-compare fuzz-brief cluster-test chaos-pass
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -27,6 +27,11 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run 'Model|Check|Resolve' ./chaos/
+
+# bench/compare is a module of its own (it pulls in etcd and fasthttp, which
+# Tally itself must not depend on), so ./... above never reaches it.
+bench-compare:
+	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Every Go fuzz target, found per package by scripts/fuzz.sh (nothing to
 # list here): make fuzz FUZZTIME=10m. The brief pass of make test gives each
