@@ -68,11 +68,13 @@ chaos:
 		-chaos.parallel=$(PARALLEL) -chaos.out=$(CURDIR)/chaos-out \
 		$(if $(filter 1,$(REMOVE)),-chaos.remove,)
 
-# A FROM scratch image from a static binary built here (no registry needed).
+# A FROM scratch image from a static binary built here (no registry needed),
+# for this machine's architecture (make docker ARCH=arm64 for another).
 # docker-compose.yml mounts .tally-docker/admin-token into every node.
+ARCH ?= $(shell $(GO) env GOARCH)
 docker:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o bin/tally-linux-amd64 ./cmd/tally
-	docker build -t tally:local .
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -o bin/tally-linux-$(ARCH) ./cmd/tally
+	docker build --build-arg BIN=bin/tally-linux-$(ARCH) -t tally:local .
 	mkdir -p .tally-docker
 	[ -s .tally-docker/admin-token ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > .tally-docker/admin-token)
 
