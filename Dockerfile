@@ -3,10 +3,12 @@
 # The binary is built on the host, not in a build stage, so no base image
 # has to be pulled from a registry:
 #
-#   CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o bin/tally-linux-amd64 ./cmd/tally
-#   docker build -t tally:local .
+#   ARCH=$(go env GOARCH)
+#   CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath -o bin/tally-linux-$ARCH ./cmd/tally
+#   docker build --build-arg BIN=bin/tally-linux-$ARCH -t tally:local .
 #
-# (`make docker` runs both.) Another binary: --build-arg BIN=bin/tally-linux-arm64.
+# (`make docker` runs both for this machine's architecture; `make docker
+# ARCH=arm64` for another.) Without --build-arg, BIN is the amd64 binary.
 FROM scratch
 ARG BIN=bin/tally-linux-amd64
 COPY ${BIN} /tally

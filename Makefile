@@ -5,7 +5,7 @@ BIN     := bin/tally
 # Packages with goroutines of their own run under the race detector.
 RACE_PKGS := ./api/... ./fsm/... ./token/... ./transport/... ./node/... ./client/... ./cmd/... ./bench/ ./internal/...
 
-.PHONY: all build run test vet fmt-check unit cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
+.PHONY: all build run test vet fmt-check unit bench-compare cluster-test chaos-pass chaos docker clean fuzz fuzz-brief
 
 all: build
 
@@ -15,7 +15,7 @@ build:
 run: build
 	./scripts/run-local.sh
 
-test: fmt-check vet unit fuzz-brief cluster-test chaos-pass
+test: fmt-check vet unit bench-compare fuzz-brief cluster-test chaos-pass
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -27,6 +27,11 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -race -count=1 -timeout 5m -run 'Model|Check|Resolve' ./chaos/
+
+# bench/compare is a module of its own (it pulls in etcd and fasthttp, which
+# Tally itself must not depend on), so ./... above never reaches it.
+bench-compare:
+	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Every Go fuzz target, found per package by scripts/fuzz.sh (nothing to
 # list here): make fuzz FUZZTIME=10m. The brief pass of make test gives each
@@ -63,11 +68,13 @@ chaos:
 		-chaos.parallel=$(PARALLEL) -chaos.out=$(CURDIR)/chaos-out \
 		$(if $(filter 1,$(REMOVE)),-chaos.remove,)
 
-# A FROM scratch image from a static binary built here (no registry needed).
+# A FROM scratch image from a static binary built here (no registry needed),
+# for this machine's architecture (make docker ARCH=arm64 for another).
 # docker-compose.yml mounts .tally-docker/admin-token into every node.
+ARCH ?= $(shell $(GO) env GOARCH)
 docker:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o bin/tally-linux-amd64 ./cmd/tally
-	docker build -t tally:local .
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -o bin/tally-linux-$(ARCH) ./cmd/tally
+	docker build --build-arg BIN=bin/tally-linux-$(ARCH) -t tally:local .
 	mkdir -p .tally-docker
 	[ -s .tally-docker/admin-token ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > .tally-docker/admin-token)
 

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -27,6 +26,11 @@ func (c *Cluster) Audit(i int, consistency string) ([]api.AuditRecord, error) {
 
 // auditRaw reads node i's whole audit log, each record as the node sent it.
 func (c *Cluster) auditRaw(i int, consistency string) ([]json.RawMessage, error) {
+	return readAuditRaw(c.reader(i), consistency)
+}
+
+// readAuditRaw reads a node's whole audit log through get, page by page.
+func readAuditRaw(r nodeReader, consistency string) ([]json.RawMessage, error) {
 	var out []json.RawMessage
 	var after uint64
 	for {
@@ -37,7 +41,7 @@ func (c *Cluster) auditRaw(i int, consistency string) ([]json.RawMessage, error)
 		var page struct {
 			Records []json.RawMessage `json:"records"`
 		}
-		if err := c.Call(i, http.MethodGet, path, nil, &page); err != nil {
+		if err := r.get(path, &page); err != nil {
 			return nil, err
 		}
 		out = append(out, page.Records...)
@@ -49,7 +53,7 @@ func (c *Cluster) auditRaw(i int, consistency string) ([]json.RawMessage, error)
 			return nil, err
 		}
 		if last.Index <= after {
-			return nil, fmt.Errorf("audit paging of %s is stuck at index %d", c.NodeID(i), after)
+			return nil, fmt.Errorf("audit paging of %s is stuck at index %d", r.name, after)
 		}
 		after = last.Index
 	}

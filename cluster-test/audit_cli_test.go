@@ -93,6 +93,9 @@ func TestAuditVerifyAndExportCLI(t *testing.T) {
 		t.Fatalf("exported chain: %v", err)
 	}
 
+	// DESIGN §8 while all three still run: the last check of the whole cluster.
+	c.CheckInvariants(t)
+
 	// A node that cannot be read is a failed proof, not a skipped one.
 	c.Kill(2)
 	code, _, errOut = tallyCLI(t, c, "audit", "verify", "--addr", c.Addr(0))

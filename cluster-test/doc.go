@@ -21,12 +21,14 @@
 //
 // and a few helpers around them: Call (one plain HTTP request to one node,
 // for "through node i" assertions), Status, Audit, VerifyAuditChain, DataDir,
-// ProvisionLicense and Eventually (poll a condition with a deadline).
+// ProvisionLicense, Eventually (poll a condition with a deadline) and
+// FreeAddrs (ports for a process started outside a Cluster, like tally dev).
 //
-// The package's tests (cluster_test.go, netns_test.go, rejoin_test.go)
-// are in package clustertest_test, so the chaos suite can reuse the
-// harness; docker_test.go tests docker-compose.yml and
-// faults_internal_test.go the rules the faults write.
+// The package's tests (cluster_test.go, netns_test.go, rejoin_test.go,
+// makerun_test.go for the pieces of make run, ...) are in package
+// clustertest_test, so the chaos suite can reuse the harness;
+// docker_test.go tests docker-compose.yml and faults_internal_test.go the
+// rules the faults write.
 //
 // # The binary
 //

@@ -8,14 +8,17 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -51,9 +54,10 @@ func composeCommand() []string {
 }
 
 // TestDockerCompose brings docker-compose.yml up from an image of this
-// tree, takes one seat through each node of a 3-seat license, kills the
-// leader's container and checks that the survivors still hold the seats
-// and take a new checkout.
+// tree, provisions the demo license with the host's `tally demo` as
+// docs/operations.md says, takes one of its 3 seats through each node,
+// kills the leader's container and checks that the survivors still hold
+// the seats, take a new checkout and agree on one state (DESIGN §8).
 func TestDockerCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("docker test: builds an image and runs three containers")
@@ -73,14 +77,13 @@ func TestDockerCompose(t *testing.T) {
 
 	leader := p.waitLeader(45 * time.Second)
 	t.Logf("leader n%d after %s", leader+1, time.Since(start).Round(time.Millisecond))
-	all := p.client(p.addrs...)
-	lic := provisionWith(t, all, Seats("cad", 3))
+	key := p.demo()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	leases := make([]*api.LeaseResponse, 3)
 	for i, addr := range p.addrs {
-		l, err := p.client(addr).Checkout(ctx, api.CheckoutRequest{LicenseKey: lic.Key, Feature: "cad", Holder: dockerHolder(i)})
+		l, err := p.client(addr).Checkout(ctx, api.CheckoutRequest{LicenseKey: key, Feature: "cad", Holder: dockerHolder(i)})
 		if err != nil {
 			t.Fatalf("checkout through n%d: %v", i+1, err)
 		}
@@ -96,18 +99,46 @@ func TestDockerCompose(t *testing.T) {
 	}
 	cl := p.client(survivors...)
 	// The three seats outlive the leader: a fourth holder is refused...
-	if _, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: lic.Key, Feature: "cad", Holder: dockerHolder(3)}); !errors.Is(err, api.ErrNoSeats) {
+	if _, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: key, Feature: "cad", Holder: dockerHolder(3)}); !errors.Is(err, api.ErrNoSeats) {
 		t.Fatalf("fourth checkout after the leader died: %v, want no_seats_available", err)
 	}
 	// ...until one seat is given back, through a survivor.
-	if err := cl.Checkin(ctx, leases[0].Lease.ID, lic.Key); err != nil {
+	if err := cl.Checkin(ctx, leases[0].Lease.ID, key); err != nil {
 		t.Fatalf("checkin through a survivor: %v", err)
 	}
-	l, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: lic.Key, Feature: "cad", Holder: dockerHolder(3)})
+	l, err := cl.Checkout(ctx, api.CheckoutRequest{LicenseKey: key, Feature: "cad", Holder: dockerHolder(3)})
 	if err != nil {
 		t.Fatalf("checkout through a survivor after the leader died: %v", err)
 	}
+	// DESIGN §8 on the survivors: the same state hash, byte-identical audit
+	// logs whose chain verifies, no feature over its seats.
+	for _, v := range p.invariantViolations(survivors) {
+		t.Errorf("invariant violated: %s", v)
+	}
 	t.Logf("lease %s taken after n%d was killed; test took %s", l.Lease.ID, leader+1, time.Since(start).Round(time.Millisecond))
+}
+
+// invariantViolations runs the harness's invariant checks on the nodes at
+// addrs, through their published ports.
+func (p *composeProject) invariantViolations(addrs []string) []string {
+	hc := &http.Client{}
+	rs := make([]nodeReader, len(addrs))
+	for k, addr := range addrs {
+		name := "the node at " + addr
+		for i, a := range p.addrs {
+			if a == addr {
+				name = fmt.Sprintf("n%d", i+1)
+			}
+		}
+		rs[k] = nodeReader{name: name, get: func(path string, out any) error {
+			raw, err := callRaw(hc, name, addr, p.token, http.MethodGet, path, nil)
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(raw, out)
+		}}
+	}
+	return invariantViolations(func() ([]nodeReader, error) { return rs, nil })
 }
 
 func dockerHolder(k int) api.Holder {
@@ -306,22 +337,21 @@ func (p *composeProject) quick(addr string) *client.Client {
 	return cl
 }
 
-// provisionWith creates a product, policy and license through cl.
-func provisionWith(t *testing.T, cl *client.Client, features ...api.Feature) *api.License {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+var demoLicenseLine = regexp.MustCompile(`demo license: +(\S+)`)
+
+// demo provisions the demo license (cad: 3 seats, one per checkout) as
+// docs/operations.md tells: `tally demo` on the host, through the published
+// ports. It returns the license key.
+func (p *composeProject) demo() string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	prod, err := cl.CreateProduct(ctx, api.CreateProductRequest{Name: "docker-product"})
-	if err != nil {
-		t.Fatalf("create product: %v", err)
+	cmd := exec.CommandContext(ctx, Binary(p.t), "demo")
+	cmd.Env = append(p.env[:len(p.env):len(p.env)], "TALLY_ADDR="+strings.Join(p.addrs, ","), "TALLY_TOKEN="+p.token)
+	out, err := cmd.CombinedOutput()
+	m := demoLicenseLine.FindSubmatch(out)
+	if err != nil || m == nil {
+		p.t.Fatalf("tally demo: %v, no demo license line:\n%s", err, out)
 	}
-	pol, err := cl.CreatePolicy(ctx, api.CreatePolicyRequest{ProductID: prod.ID, Name: "docker-policy", Features: features, LeaseTTLSeconds: 60, SeatRule: api.SeatRuleProcess})
-	if err != nil {
-		t.Fatalf("create policy: %v", err)
-	}
-	lic, err := cl.CreateLicense(ctx, api.CreateLicenseRequest{PolicyID: pol.ID, Customer: "docker-customer"})
-	if err != nil {
-		t.Fatalf("create license: %v", err)
-	}
-	return lic
+	return string(m[1])
 }

@@ -38,6 +38,11 @@ func (c *Cluster) Call(i int, method, path string, in, out any) error {
 // CallRaw is Call returning the 2xx body as is.
 func (c *Cluster) CallRaw(i int, method, path string, in any) ([]byte, error) {
 	nd := c.node(i)
+	return callRaw(c.hc, nd.id, nd.httpAddr, c.token, method, path, in)
+}
+
+// callRaw sends one request to the node named name at addr; see Call.
+func callRaw(hc *http.Client, name, addr, token, method, path string, in any) ([]byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -48,22 +53,22 @@ func (c *Cluster) CallRaw(i int, method, path string, in any) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+nd.httpAddr+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s on %s: %w", method, path, nd.id, err)
+		return nil, fmt.Errorf("%s %s on %s: %w", method, path, name, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s on %s: reading answer: %w", method, path, nd.id, err)
+		return nil, fmt.Errorf("%s %s on %s: reading answer: %w", method, path, name, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var er api.ErrorResponse

@@ -40,9 +40,43 @@ func (c *Cluster) CheckInvariants(t testing.TB) {
 // of failing the test, for the chaos suite, which must count them. A
 // cluster that never settles is itself reported as a violation.
 func (c *Cluster) InvariantViolations() []string {
+	return invariantViolations(func() ([]nodeReader, error) {
+		live := c.LiveNodes()
+		if len(live) == 0 {
+			return nil, errors.New("no live node")
+		}
+		rs := make([]nodeReader, len(live))
+		for k, i := range live {
+			rs[k] = c.reader(i)
+		}
+		return rs, nil
+	})
+}
+
+// nodeReader is one node as the invariant checks read it: get sends a GET
+// for path with the admin token and decodes a 2xx JSON answer into out.
+// The docker-compose test reads its containers through the same checks.
+type nodeReader struct {
+	name string
+	get  func(path string, out any) error
+}
+
+func (c *Cluster) reader(i int) nodeReader {
+	return nodeReader{name: c.NodeID(i), get: func(path string, out any) error {
+		return c.Call(i, http.MethodGet, path, nil, out)
+	}}
+}
+
+// invariantViolations reads the nodes that nodes names (asked again on
+// every try) until they settle, then lists every broken invariant.
+func invariantViolations(nodes func() ([]nodeReader, error)) []string {
 	var snap *clusterView
 	err := poll(settleTimeout, func() error {
-		v, err := c.view()
+		rs, err := nodes()
+		if err != nil {
+			return err
+		}
+		v, err := readView(rs)
 		if err != nil {
 			return err
 		}
@@ -60,7 +94,7 @@ func (c *Cluster) InvariantViolations() []string {
 
 // nodeView is what one node said during one pass of CheckInvariants.
 type nodeView struct {
-	index    int
+	r        nodeReader
 	before   *api.Status // with state hash
 	after    *api.Status
 	audit    []json.RawMessage
@@ -73,50 +107,45 @@ type clusterView struct {
 	nodes []*nodeView
 }
 
-// view reads every live node: status (with hash), then its stale audit
+// readView reads every node: status (with hash), then its stale audit
 // log, licenses, policies and leases, then its status again. If no node's
 // applied index moved in between, what was read is one consistent state.
-func (c *Cluster) view() (*clusterView, error) {
-	live := c.LiveNodes()
-	if len(live) == 0 {
-		return nil, errors.New("no live node")
-	}
+func readView(rs []nodeReader) (*clusterView, error) {
 	v := &clusterView{}
-	for _, i := range live {
-		st, err := c.StatusWithHash(i)
-		if err != nil {
+	for _, r := range rs {
+		var st api.Status
+		if err := r.get("/v1/status?hash=true", &st); err != nil {
 			return nil, err
 		}
-		v.nodes = append(v.nodes, &nodeView{index: i, before: st})
+		v.nodes = append(v.nodes, &nodeView{r: r, before: &st})
 	}
 	for _, nv := range v.nodes {
-		i := nv.index
 		var err error
-		if nv.audit, err = c.auditRaw(i, api.ConsistencyStale); err != nil {
+		if nv.audit, err = readAuditRaw(nv.r, api.ConsistencyStale); err != nil {
 			return nil, err
 		}
 		var lics api.LicenseList
-		if err := c.Call(i, http.MethodGet, "/v1/licenses?consistency=stale", nil, &lics); err != nil {
+		if err := nv.r.get("/v1/licenses?consistency=stale", &lics); err != nil {
 			return nil, err
 		}
 		nv.licenses = lics.Licenses
 		var pols api.PolicyList
-		if err := c.Call(i, http.MethodGet, "/v1/policies?consistency=stale", nil, &pols); err != nil {
+		if err := nv.r.get("/v1/policies?consistency=stale", &pols); err != nil {
 			return nil, err
 		}
 		nv.policies = pols.Policies
 		var leases api.LeaseList
-		if err := c.Call(i, http.MethodGet, "/v1/leases?consistency=stale", nil, &leases); err != nil {
+		if err := nv.r.get("/v1/leases?consistency=stale", &leases); err != nil {
 			return nil, err
 		}
 		nv.leases = leases.Leases
 	}
 	for _, nv := range v.nodes {
-		st, err := c.Status(nv.index)
-		if err != nil {
+		var st api.Status
+		if err := nv.r.get("/v1/status", &st); err != nil {
 			return nil, err
 		}
-		nv.after = st
+		nv.after = &st
 	}
 	return v, nil
 }

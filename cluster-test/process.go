@@ -248,6 +248,15 @@ func freePorts(t testing.TB, n int) []nodePorts {
 	return out
 }
 
+// FreeAddrs picks free loopback addresses for one process the harness does
+// not start itself (tally dev): HTTP, Raft, and gossip (free for both TCP
+// and UDP).
+func FreeAddrs(t testing.TB) (httpAddr, raftAddr, gossipAddr string) {
+	t.Helper()
+	p := freePorts(t, 1)[0]
+	return p.http, p.raft, p.gossip
+}
+
 // tail returns the last n lines of the file at path.
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
