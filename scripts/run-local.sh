@@ -69,6 +69,7 @@ stop() {
     sleep 0.1
   done
   rm -f "$DIR"/n*.pid
+  if [ -n "${sleeper:-}" ]; then kill "$sleeper" 2>/dev/null || true; fi
   echo "stopped. Logs are in $DIR/n*.log"
 }
 trap stop EXIT
@@ -90,4 +91,5 @@ MSG
 # Wait on a sleep, not on the nodes: the cluster lives on while any node is
 # killed or restarted, until Ctrl-C.
 sleep infinity &
-wait $!
+sleeper=$!
+wait $sleeper
