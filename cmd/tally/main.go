@@ -57,8 +57,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 Desktop commands check seats out and keep them; admin commands provision
 products, policies and licenses; cluster commands inspect and operate the
-nodes. Every flag can also be set from the environment as TALLY_<FLAG>, for
-example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
+nodes. Every flag can also be set from the environment: TALLY_ADDR,
+TALLY_TOKEN and the flags of desktop and server commands as TALLY_<FLAG>
+(TALLY_KEY), every other command's as TALLY_<COMMAND>_<FLAG>
+(TALLY_POLICY_UPDATE_TTL). --help shows each; the command line wins.`,
 		Example: `  export TALLY_ADDR=n1:7101,n2:7101,n3:7101 TALLY_TOKEN=secret
   tally status
   tally license list`,
@@ -91,6 +93,9 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addClusterCommands(root, a)
 	addServerCommands(root)
 	addBenchCommand(root, a)
+	// Cobra would add completion only when executing: add it now so that
+	// its flags get their environment form too.
+	root.InitDefaultCompletionCmd()
 	annotateEnv(root)
 	return root
 }
