@@ -157,13 +157,35 @@ func (e *exitCodeError) Error() string { return e.err.Error() }
 func (e *exitCodeError) Unwrap() error { return e.err }
 
 // args wraps a cobra argument check so that its failure is a usage error.
+// No argument may be empty: an empty lease id would otherwise reach the server
+// as /v1/leases//heartbeat.
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := check(cmd, a); err != nil {
 			return usageErr(err)
 		}
+		for i, v := range a {
+			if strings.TrimSpace(v) == "" {
+				return usagef("%s must not be empty", argName(cmd, i))
+			}
+		}
 		return nil
 	}
+}
+
+// argName names the i-th positional argument as cmd's Use line does
+// ("heartbeat LEASE_ID --key KEY": LEASE_ID).
+func argName(cmd *cobra.Command, i int) string {
+	words := strings.Fields(cmd.Use)
+	for j, w := range words[min(1, len(words)):] {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") {
+			break
+		}
+		if j == i {
+			return w
+		}
+	}
+	return fmt.Sprintf("argument %d", i+1)
 }
 
 // group is a command that only holds subcommands.
