@@ -282,6 +282,40 @@ func TestDecodedErrorsMatchSentinels(t *testing.T) {
 	if !errors.Is(err, api.ErrNoLeader) || !errors.As(err, &ae) || ae.RetryAfter != 2 {
 		t.Errorf("licenses err = %#v, want no_leader with RetryAfter 2", err)
 	}
+	if n := node.count("GET /v1/licenses"); n != 1 {
+		t.Errorf("%d attempts within a budget shorter than Retry-After, want 1", n)
+	}
+}
+
+// A node's Retry-After holds the next attempt to that node back. This is a
+// lower bound on the wait, not a speed measurement.
+func TestWaitsForRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var arrivals []time.Time
+	node := newFakeNode(t, func(f *fakeNode, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		first := len(arrivals) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "1")
+			writeErr(w, api.CodeNoLeader, "election in progress")
+			return
+		}
+		writeJSON(w, 200, api.Status{NodeID: "n1", State: "leader"})
+	})
+	c := newTestClient(t, Config{Addrs: []string{node.URL}})
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) != 2 {
+		t.Fatalf("%d attempts, want 2", len(arrivals))
+	}
+	if gap := arrivals[1].Sub(arrivals[0]); gap < 990*time.Millisecond {
+		t.Errorf("second attempt %s after the first, want at least the 1 s of Retry-After", gap)
+	}
 }
 
 func TestContextEndsRetries(t *testing.T) {

@@ -32,7 +32,13 @@
 //
 // When a node answered, the error is an *api.Error, so
 // errors.Is(err, api.ErrNoSeats) and friends work; a 503 carries its
-// Retry-After in api.Error.RetryAfter.
+// Retry-After in api.Error.RetryAfter. When a call gives up after trying
+// several nodes, the error is a *NodesError naming each node's last
+// failure; errors.Is and errors.As see the latest *api.Error a node sent
+// first (with quorum lost, one node's no_leader rather than the others'
+// connection refused). A node that cannot speak what its address says
+// (https:// to a plain HTTP node, a TLS handshake that fails) is not asked
+// again within the call.
 //
 // # Seats
 //

@@ -63,22 +63,23 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	if cl.budget > 0 {
 		budget = cl.budget
 	}
-	deadline := time.Now().Add(budget)
+	started := time.Now()
+	deadline := started.Add(budget)
 	n := len(c.addrs)
-	start := int(c.preferred.Load()) % n
+	i := int(c.preferred.Load()) % n
 	notBefore := make([]time.Time, n) // from Retry-After, per address
-	var lastErr error
+	unusable := make([]bool, n)       // spoke the wrong protocol: not asked again
+	var fails nodeFailures
 	for attempt := 0; ; attempt++ {
-		i := (start + attempt) % n
 		err := c.attempt(ctx, c.addrs[i], cl, payload)
 		if err == nil {
 			c.preferred.Store(int32(i))
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctxError(ctx, lastErrOr(lastErr, err))
+			return ctxError(ctx, fails.summary(started, err))
 		}
-		lastErr = err
+		fails.add(c.addrs[i], err)
 		retry, after := c.retryable(cl, err)
 		if !retry || budget < 0 {
 			return err
@@ -86,29 +87,41 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		if after > 0 {
 			notBefore[i] = time.Now().Add(after)
 		}
+		if isProtocolMismatch(err) {
+			unusable[i] = true
+		}
+		next, ok := nextUsable(i, unusable)
+		if !ok {
+			return fails.summary(started, err)
+		}
 		wait := backoff(attempt)
-		next := (start + attempt + 1) % n
 		if w := time.Until(notBefore[next]); w > wait {
 			wait = w
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return err
+			return fails.summary(started, err)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctxError(ctx, err)
+			return ctxError(ctx, fails.summary(started, err))
 		case <-t.C:
 		}
+		i = next
 	}
 }
 
-func lastErrOr(last, err error) error {
-	if last != nil {
-		return last
+// nextUsable is the address after i, in order and wrapping around, that is
+// not marked unusable; i itself when it is the only one left.
+func nextUsable(i int, unusable []bool) (int, bool) {
+	n := len(unusable)
+	for k := 1; k <= n; k++ {
+		if j := (i + k) % n; !unusable[j] {
+			return j, true
+		}
 	}
-	return err
+	return 0, false
 }
 
 // ctxError reports that the caller's context ended, keeping the last error
@@ -210,6 +223,11 @@ func (c *Client) attempt(ctx context.Context, base string, cl call, payload []by
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if me := protocolMismatch(err); me != nil {
+			// The TLS handshake failed: nothing was sent, and asking this
+			// node again cannot help.
+			return &transportError{addr: base, err: me, notSent: true}
+		}
 		return &transportError{addr: base, err: timeoutCause(actx, ctx, err), notSent: isDialError(err)}
 	}
 	defer resp.Body.Close()

@@ -131,12 +131,17 @@ type policyFlags struct {
 	maxBorrowHours int64
 }
 
-func (p *policyFlags) add(cmd *cobra.Command) {
+// add registers the flags; create marks those policy create requires.
+func (p *policyFlags) add(cmd *cobra.Command, create bool) {
+	required, atLeastOne := "", ""
+	if create {
+		required, atLeastOne = " (required)", " (at least one required)"
+	}
 	p.seatRule.allowed = []string{api.SeatRuleProcess, api.SeatRuleMachine, api.SeatRuleUser}
 	f := cmd.Flags()
-	f.StringVar(&p.name, "name", "", "policy name")
-	f.Var(&p.features, "feature", "feature as name=seats (counted) or name (entitled, not counted); repeat or comma-separate")
-	f.DurationVar(&p.ttl, "ttl", 0, "lease TTL: how long a seat lives without a heartbeat, e.g. 60s")
+	f.StringVar(&p.name, "name", "", "policy name"+required)
+	f.Var(&p.features, "feature", "feature as name=seats (counted) or name (entitled, not counted); repeat or comma-separate"+atLeastOne)
+	f.DurationVar(&p.ttl, "ttl", 0, "lease TTL: how long a seat lives without a heartbeat, e.g. 60s"+required)
 	f.Var(&p.seatRule, "seat-rule", "what shares a seat: process (every checkout), machine or user")
 	f.Int64Var(&p.maxBorrowHours, "max-borrow-hours", 0, "longest offline borrow, in hours (0: no borrowing)")
 }
@@ -147,8 +152,9 @@ func policyCreateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --product ID --name NAME --feature F[=SEATS]... --ttl DURATION",
 		Short: "Create a policy",
-		Long: `Create a policy for a product. Each --feature is name=seats for a counted
-feature or just name for one that is entitled without a seat count.`,
+		Long: `Create a policy for a product. --product, --name, --ttl and at least one
+--feature are required. Each --feature is name=seats for a counted feature
+or just name for one that is entitled without a seat count.`,
 		Example: `  tally policy create --product prd_1 --name "CAD floating" \
     --feature cad=3 --feature viewer --ttl 60s --seat-rule machine`,
 		Args: args(cobra.NoArgs),
@@ -185,7 +191,7 @@ feature or just name for one that is entitled without a seat count.`,
 		},
 	}
 	cmd.Flags().StringVar(&product, "product", "", "product id (required)")
-	p.add(cmd)
+	p.add(cmd, true)
 	_ = cmd.MarkFlagRequired("product")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("ttl")
@@ -231,7 +237,11 @@ func policyUpdateCmd(a *app) *cobra.Command {
 		Short: "Change a policy (every license on it at once)",
 		Long: `Change the given fields of a policy; fields not given stay as they are.
 --feature replaces the whole feature list. The change applies to every
-license issued on the policy at once.`,
+license issued on the policy at once.
+
+Only this command's own flags and variables count as given: TALLY_FEATURE or
+TALLY_TTL, exported for checkout, never change a policy; the environment
+forms here are TALLY_POLICY_UPDATE_FEATURE, TALLY_POLICY_UPDATE_TTL and so on.`,
 		Example: `  tally policy update pol_1 --feature cad=5 --feature viewer
   tally policy update pol_1 --ttl 2m --seat-rule user`,
 		Args: args(cobra.ExactArgs(1)),
@@ -277,6 +287,6 @@ license issued on the policy at once.`,
 			})
 		},
 	}
-	p.add(cmd)
+	p.add(cmd, false)
 	return cmd
 }

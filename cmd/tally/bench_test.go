@@ -49,9 +49,9 @@ func TestBenchUsageErrors(t *testing.T) {
 
 func TestBenchEnvForms(t *testing.T) {
 	// A bad value in the environment form is reported by its name.
-	t.Setenv("TALLY_CLIENTS", "many")
+	t.Setenv("TALLY_BENCH_CLIENTS", "many")
 	code, _, stderr := runCLI(t, "bench", "checkout-storm", "--token", "t")
-	if code != exitUsage || !strings.Contains(stderr, "$TALLY_CLIENTS") {
+	if code != exitUsage || !strings.Contains(stderr, "$TALLY_BENCH_CLIENTS") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

@@ -63,6 +63,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("POST /v1/licenses", ok(201, aLicense))
 	mux.HandleFunc("GET /v1/licenses", ok(200, api.LicenseList{Licenses: []api.License{aLicense}}))
 	mux.HandleFunc("POST /v1/licenses/{id}/suspend", ok(200, api.License{ID: "lic1", Status: "suspended"}))
+	mux.HandleFunc("POST /v1/licenses/{id}/export", ok(200, api.LicenseExport{LicenseFile: "LICENSE FILE\n", ExpiresAt: tExpires}))
 	mux.HandleFunc("GET /v1/leases", ok(200, api.LeaseList{Leases: []api.Lease{aLease}}))
 	mux.HandleFunc("DELETE /v1/leases/{id}", ok(200, struct{}{}))
 	mux.HandleFunc("GET /v1/audit", ok(200, api.AuditList{Records: []api.AuditRecord{{Index: 7, Time: t0, Type: "lease.checkout", LicenseID: "lic1", LeaseID: "lease1", Feature: "cad"}}}))
@@ -299,9 +300,10 @@ func TestEnvBinding(t *testing.T) {
 	if got := srv.lastRequest().auth; got != "Bearer from-flag" {
 		t.Errorf("Authorization = %q, want Bearer from-flag", got)
 	}
-	// Multi-word flags: --seat-rule from TALLY_SEAT_RULE, --max-borrow-hours from TALLY_MAX_BORROW_HOURS.
-	t.Setenv("TALLY_SEAT_RULE", "user")
-	t.Setenv("TALLY_MAX_BORROW_HOURS", "12")
+	// Multi-word flags of an admin command take its command path:
+	// --seat-rule of policy create is TALLY_POLICY_CREATE_SEAT_RULE.
+	t.Setenv("TALLY_POLICY_CREATE_SEAT_RULE", "user")
+	t.Setenv("TALLY_POLICY_CREATE_MAX_BORROW_HOURS", "12")
 	code, _, errOut = runCLI(t, "policy", "create", "--product", "p", "--name", "n", "--feature", "cad=1", "--ttl", "60s")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -312,9 +314,9 @@ func TestEnvBinding(t *testing.T) {
 		t.Errorf("env not bound: %+v", pol)
 	}
 	// A bad value in the environment names the variable.
-	t.Setenv("TALLY_SEAT_RULE", "planet")
+	t.Setenv("TALLY_POLICY_CREATE_SEAT_RULE", "planet")
 	code, _, errOut = runCLI(t, "policy", "create", "--product", "p", "--name", "n", "--feature", "cad=1", "--ttl", "60s")
-	if code != 2 || !strings.Contains(errOut, "$TALLY_SEAT_RULE") {
+	if code != 2 || !strings.Contains(errOut, "$TALLY_POLICY_CREATE_SEAT_RULE") {
 		t.Errorf("bad env value: exit %d, stderr %q", code, errOut)
 	}
 	// Required flags are satisfied from the environment too.
@@ -325,13 +327,35 @@ func TestEnvBinding(t *testing.T) {
 }
 
 func TestHelpShowsEnvForms(t *testing.T) {
-	code, out, _ := runCLI(t, "checkout", "--help")
-	if code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	for _, want := range []string{"[$TALLY_KEY]", "[$TALLY_REQUEST_ID]", "[$TALLY_ADDR]", "[$TALLY_TOKEN]"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("help lacks %s:\n%s", want, out)
+	for _, tc := range []struct {
+		args       []string
+		want, lack []string
+	}{
+		{[]string{"checkout", "--help"},
+			[]string{"[$TALLY_KEY]", "[$TALLY_FEATURE]", "[$TALLY_TTL]", "[$TALLY_REQUEST_ID]", "[$TALLY_ADDR]", "[$TALLY_TOKEN]"}, nil},
+		{[]string{"policy", "update", "--help"},
+			[]string{"[$TALLY_POLICY_UPDATE_FEATURE]", "[$TALLY_POLICY_UPDATE_TTL]", "[$TALLY_POLICY_UPDATE_SEAT_RULE]", "[$TALLY_ADDR]"},
+			[]string{"[$TALLY_FEATURE]", "[$TALLY_TTL]"}},
+		{[]string{"license", "export", "--help"},
+			[]string{"[$TALLY_LICENSE_EXPORT_OUTPUT]", "[$TALLY_LICENSE_EXPORT_MACHINE]"}, []string{"[$TALLY_MACHINE]"}},
+		{[]string{"audit", "export", "--help"}, []string{"[$TALLY_AUDIT_EXPORT_OUTPUT]"}, nil},
+		{[]string{"agent", "--help"}, []string{"[$TALLY_DATA_DIR]", "[$TALLY_BOOTSTRAP_EXPECT]"}, nil},
+		// Cobra adds completion itself; its flags get their form too.
+		{[]string{"completion", "bash", "--help"}, []string{"[$TALLY_COMPLETION_BASH_NO_DESCRIPTIONS]"}, nil},
+	} {
+		code, out, _ := runCLI(t, tc.args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", tc.args, code)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v lacks %s:\n%s", tc.args, want, out)
+			}
+		}
+		for _, lack := range tc.lack {
+			if strings.Contains(out, lack) {
+				t.Errorf("%v shows %s:\n%s", tc.args, lack, out)
+			}
 		}
 	}
 }

@@ -53,6 +53,7 @@ token. Not for production: one node has no failover.`,
 	fl.StringVar(&f.raftAddr, "raft-addr", f.raftAddr, "address for Raft traffic")
 	fl.StringVar(&f.gossipAddr, "gossip-addr", f.gossipAddr, "address for gossip")
 	fl.StringVar(&f.logLevel, "log-level", f.logLevel, "debug, info, warn or error")
+	hideClientFlags(cmd)
 	return cmd
 }
 
@@ -97,8 +98,10 @@ func pathHint() string {
 	return "  export PATH=" + filepath.Dir(self) + ":$PATH\n"
 }
 
-// provisionDemo creates the demo product, policy and license unless a
-// license of the demo customer exists already, and returns that license.
+// provisionDemo returns the active license of the demo customer, creating
+// what is missing of it: the demo product and policy are reused when they
+// exist (a suspended or revoked demo license gets a new license on the same
+// policy, not a second "Demo CAD").
 func provisionDemo(ctx context.Context, c *client.Client) (*api.License, error) {
 	lics, err := waitLicenses(ctx, c)
 	if err != nil {
@@ -109,23 +112,59 @@ func provisionDemo(ctx context.Context, c *client.Client) (*api.License, error) 
 			return &l, nil
 		}
 	}
-	prod, err := c.CreateProduct(ctx, api.CreateProductRequest{Name: demoProduct})
+	prod, err := demoProductOf(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("create product: %w", err)
+		return nil, err
 	}
-	three := 3
-	pol, err := c.CreatePolicy(ctx, api.CreatePolicyRequest{
-		ProductID: prod.ID, Name: demoPolicy, LeaseTTLSeconds: 60, SeatRule: api.SeatRuleProcess,
-		Features: []api.Feature{{Name: "cad", Seats: &three}, {Name: "viewer"}},
-	})
+	pol, err := demoPolicyOf(ctx, c, prod.ID)
 	if err != nil {
-		return nil, fmt.Errorf("create policy: %w", err)
+		return nil, err
 	}
 	lic, err := c.CreateLicense(ctx, api.CreateLicenseRequest{PolicyID: pol.ID, Customer: demoCustomer})
 	if err != nil {
 		return nil, fmt.Errorf("create license: %w", err)
 	}
 	return lic, nil
+}
+
+// demoProductOf finds the demo product by name or creates it.
+func demoProductOf(ctx context.Context, c *client.Client) (*api.Product, error) {
+	list, err := c.Products(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	for _, p := range list.Products {
+		if p.Name == demoProduct {
+			return &p, nil
+		}
+	}
+	prod, err := c.CreateProduct(ctx, api.CreateProductRequest{Name: demoProduct})
+	if err != nil {
+		return nil, fmt.Errorf("create product: %w", err)
+	}
+	return prod, nil
+}
+
+// demoPolicyOf finds the demo policy of the demo product or creates it.
+func demoPolicyOf(ctx context.Context, c *client.Client, productID string) (*api.Policy, error) {
+	list, err := c.Policies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	for _, p := range list.Policies {
+		if p.ProductID == productID && p.Name == demoPolicy {
+			return &p, nil
+		}
+	}
+	three := 3
+	pol, err := c.CreatePolicy(ctx, api.CreatePolicyRequest{
+		ProductID: productID, Name: demoPolicy, LeaseTTLSeconds: 60, SeatRule: api.SeatRuleProcess,
+		Features: []api.Feature{{Name: "cad", Seats: &three}, {Name: "viewer"}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create policy: %w", err)
+	}
+	return pol, nil
 }
 
 // waitLicenses lists licenses once the cluster has a leader.
@@ -150,7 +189,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "Provision the demo product, policy and license on a running cluster",
 		Long: `Create the demo product, policy (feature "cad" with 3 seats, "viewer" uncounted,
 60 s lease TTL) and license on the cluster at --addr, unless they exist, and
-print the license key. make run uses it.`,
+print the license key. An existing demo product and policy are reused; only
+what is missing is created. make run uses it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			addrs := strings.Split(flagString(cmd, "addr"), ",")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,7 +92,7 @@ func licenseListCmd(a *app) *cobra.Command {
 		func(w io.Writer, list *api.LicenseList) {
 			row(w, "ID", "CUSTOMER", "POLICY", "STATUS", "EXPIRES", "SEATS")
 			for _, l := range list.Licenses {
-				row(w, l.ID, l.Customer, l.PolicyID, l.Status, fmtTimePtr(l.ExpiresAt), fmtSeats(l.Seats))
+				row(w, l.ID, l.Customer, l.PolicyID, licenseStatus(&l, time.Now()), fmtTimePtr(l.ExpiresAt), fmtSeats(l.Seats))
 			}
 		})
 }
@@ -104,13 +105,25 @@ func printLicense(w io.Writer, l *api.License) {
 	row(w, "customer", l.Customer)
 	row(w, "policy", l.PolicyID)
 	row(w, "product", l.ProductID)
-	row(w, "status", l.Status)
+	row(w, "status", licenseStatus(l, time.Now()))
 	row(w, "expires_at", fmtTimePtr(l.ExpiresAt))
 	row(w, "created_at", fmtTime(l.CreatedAt))
 	row(w, "seats", fmtSeats(l.Seats))
 	for _, k := range sortedKeys(l.Metadata) {
 		row(w, "meta."+k, l.Metadata[k])
 	}
+}
+
+// licenseStatus is the status shown to people. The server keeps an expired
+// license's status as it was (active) and refuses it by its expires_at, as
+// validate's license_expired says; an active license past its expiry is
+// shown as "expired" so a list does not call it usable. --json keeps the
+// API's status.
+func licenseStatus(l *api.License, now time.Time) string {
+	if l.Status == api.StatusActive && l.ExpiresAt != nil && !now.Before(*l.ExpiresAt) {
+		return "expired"
+	}
+	return l.Status
 }
 
 func licenseShowCmd(a *app) *cobra.Command {
@@ -134,7 +147,9 @@ func licenseActionCmd(a *app, verb, short string, do func(*client.Client, contex
 			if err != nil {
 				return err
 			}
-			return a.emit(l, func(w io.Writer) { fmt.Fprintf(w, "%s license %s (status %s)\n", past, l.ID, l.Status) })
+			return a.emit(l, func(w io.Writer) {
+				fmt.Fprintf(w, "%s license %s (status %s)\n", past, l.ID, licenseStatus(l, time.Now()))
+			})
 		},
 	}
 }

@@ -57,8 +57,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 Desktop commands check seats out and keep them; admin commands provision
 products, policies and licenses; cluster commands inspect and operate the
-nodes. Every flag can also be set from the environment as TALLY_<FLAG>, for
-example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
+nodes. Every flag can also be set from the environment: TALLY_ADDR,
+TALLY_TOKEN and the flags of desktop and server commands as TALLY_<FLAG>
+(TALLY_KEY), every other command's as TALLY_<COMMAND>_<FLAG>
+(TALLY_POLICY_UPDATE_TTL). --help shows each; the command line wins.`,
 		Example: `  export TALLY_ADDR=n1:7101,n2:7101,n3:7101 TALLY_TOKEN=secret
   tally status
   tally license list`,
@@ -91,6 +93,9 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addClusterCommands(root, a)
 	addServerCommands(root)
 	addBenchCommand(root, a)
+	// Cobra would add completion only when executing: add it now so that
+	// its flags get their environment form too.
+	root.InitDefaultCompletionCmd()
 	annotateEnv(root)
 	return root
 }
@@ -152,13 +157,35 @@ func (e *exitCodeError) Error() string { return e.err.Error() }
 func (e *exitCodeError) Unwrap() error { return e.err }
 
 // args wraps a cobra argument check so that its failure is a usage error.
+// No argument may be empty: an empty lease id would otherwise reach the server
+// as /v1/leases//heartbeat.
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := check(cmd, a); err != nil {
 			return usageErr(err)
 		}
+		for i, v := range a {
+			if strings.TrimSpace(v) == "" {
+				return usagef("%s must not be empty", argName(cmd, i))
+			}
+		}
 		return nil
 	}
+}
+
+// argName names the i-th positional argument as cmd's Use line does
+// ("heartbeat LEASE_ID --key KEY": LEASE_ID).
+func argName(cmd *cobra.Command, i int) string {
+	words := strings.Fields(cmd.Use)
+	for j, w := range words[min(1, len(words)):] {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") {
+			break
+		}
+		if j == i {
+			return w
+		}
+	}
+	return fmt.Sprintf("argument %d", i+1)
 }
 
 // group is a command that only holds subcommands.

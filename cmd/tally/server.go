@@ -33,6 +33,20 @@ func addServerCommands(root *cobra.Command) {
 	}
 }
 
+// hideClientFlags keeps the global --addr, --token and --json, which only
+// client commands use, out of cmd's help.
+func hideClientFlags(cmd *cobra.Command) {
+	cmd.SetHelpFunc(func(c *cobra.Command, argv []string) {
+		for _, name := range []string{"addr", "token", "json"} {
+			if f := c.Root().PersistentFlags().Lookup(name); f != nil && !f.Hidden {
+				f.Hidden = true
+				defer func() { f.Hidden = false }()
+			}
+		}
+		c.Root().HelpFunc()(c, argv)
+	})
+}
+
 // agentFlags are the flags of `tally agent` (DESIGN.md §7).
 type agentFlags struct {
 	nodeID, dataDir, httpAddr, raftAddr, gossipAddr string
@@ -125,32 +139,35 @@ Every flag has an environment form: --data-dir is TALLY_DATA_DIR, and so on.`,
 		Example: `  tally agent --node-id n1 --data-dir /var/lib/tally \
     --http-addr 10.0.0.1:7101 --raft-addr 10.0.0.1:7201 --gossip-addr 10.0.0.1:7301 \
     --bootstrap-expect 3 --join 10.0.0.2:7301 --admin-token-file /etc/tally/admin-token`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgent(cmd.Context(), &f, nil)
 		},
 	}
 	f.register(cmd)
+	hideClientFlags(cmd)
 	return cmd
 }
 
 // runAgent runs a node until SIGINT/SIGTERM or ctx ends. ready, if set, is
 // called with the HTTP address once the node serves.
 func runAgent(ctx context.Context, f *agentFlags, ready func(httpAddr, adminToken string)) error {
+	// Every flag is checked before anything touches the disk, so a bad
+	// command line leaves no admin-token file or data dir behind.
 	logger, err := newLogger(f.logLevel)
 	if err != nil {
-		return err
-	}
-	if f.adminTokenFile == "" && f.dataDir != "" {
-		f.adminTokenFile = filepath.Join(f.dataDir, "admin-token")
-	}
-	adminToken, err := loadOrCreateAdminToken(f.adminTokenFile)
-	if err != nil {
-		return err
+		return usageErr(err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg, err := f.config(logger, reg)
+	if err != nil {
+		return usageErr(err)
+	}
+	if f.adminTokenFile == "" {
+		f.adminTokenFile = filepath.Join(f.dataDir, "admin-token")
+	}
+	adminToken, err := loadOrCreateAdminToken(f.adminTokenFile)
 	if err != nil {
 		return err
 	}
