@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -125,6 +126,16 @@ type notifyingFSM struct {
 	*fsm.FSM
 	applied  *appliedWaiter
 	keyEpoch func() // must not block
+	// configIndex is the index of the last committed membership entry.
+	// raft v1.7.3's GetConfiguration never reports it, so the node notes
+	// it here (raft.ConfigurationStore) for GET /v1/cluster/raft.
+	configIndex *atomic.Uint64
+}
+
+// StoreConfiguration is called by raft for each committed membership entry;
+// those never reach Apply or the replicated state.
+func (f *notifyingFSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.configIndex.Store(index)
 }
 
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {

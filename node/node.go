@@ -57,6 +57,10 @@ type Node struct {
 	restoreMu     sync.Mutex
 	reestablishCh chan chan struct{}
 
+	// configIndex is the index of the last committed Raft configuration
+	// entry this node applied (notifyingFSM.StoreConfiguration).
+	configIndex atomic.Uint64
+
 	// leaderReady is true between establishLeadership and
 	// revokeLeadership: only then does this node serve leader-only requests.
 	leaderReady atomic.Bool
@@ -176,7 +180,7 @@ func (n *Node) startRaft() error {
 	}
 	c.RaftAddr = stream.Addr().String()
 	n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
-	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch}, logs, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch, configIndex: &n.configIndex}, logs, store, snaps, n.trans)
 	if err != nil {
 		_ = n.trans.Close()
 		return fmt.Errorf("raft: %w", err)

@@ -202,6 +202,18 @@ func assertAudited(t *testing.T, f *fsm.FSM, typ, leaseID string) {
 func TestJoinTransferAndRemovePeer(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
+	// Every node knows the index of the bootstrap configuration.
+	var bootIndex uint64
+	c.eventually(10*time.Second, "every node reports the configuration's index", func() bool {
+		for _, tn := range c.live() {
+			cfg, err := tn.n.RaftConfiguration()
+			if err != nil || cfg.Index == 0 {
+				return false
+			}
+			bootIndex = max(bootIndex, cfg.Index)
+		}
+		return true
+	})
 	// A fourth node that joins by gossip only is added as a voter by the
 	// leader.
 	c.nodes = append(c.nodes, &testNode{id: "n4", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}})
@@ -210,6 +222,11 @@ func TestJoinTransferAndRemovePeer(t *testing.T) {
 	c.eventually(10*time.Second, "n4 becomes a voter", func() bool {
 		cfg, err := cl.RaftConfiguration(ctx)
 		return err == nil && len(cfg.Servers) == 4
+	})
+	// GET /v1/cluster/raft reports the index of the entry that added n4.
+	c.eventually(10*time.Second, "the configuration index moves past the bootstrap's", func() bool {
+		cfg, err := cl.RaftConfiguration(ctx)
+		return err == nil && len(cfg.Servers) == 4 && cfg.Index > bootIndex
 	})
 	lic := provision(t, cl, 1, 60)
 	c.eventually(10*time.Second, "n4 applies the log", func() bool {

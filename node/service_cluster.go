@@ -50,7 +50,7 @@ func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
 		return nil, err
 	}
 	_, leader := n.raft.LeaderWithID()
-	out := &api.RaftConfiguration{Index: f.Index(), Servers: []api.RaftServer{}}
+	out := &api.RaftConfiguration{Index: n.configurationIndex(), Servers: []api.RaftServer{}}
 	for _, s := range f.Configuration().Servers {
 		out.Servers = append(out.Servers, api.RaftServer{
 			ID:       string(s.ID),
@@ -60,6 +60,20 @@ func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
 		})
 	}
 	return out, nil
+}
+
+// configurationIndex is the log index of the newest configuration this node
+// knows committed: from a membership entry it applied, or from the newest
+// snapshot when the entry was compacted into it. raft v1.7.3 leaves the
+// index of GetConfiguration (and of Stats) at 0.
+func (n *Node) configurationIndex() uint64 {
+	idx := n.configIndex.Load()
+	if metas, err := n.snaps.List(); err == nil {
+		for _, m := range metas {
+			idx = max(idx, m.ConfigurationIndex)
+		}
+	}
+	return idx
 }
 
 // TransferLeadership hands leadership to id, or to the most up-to-date
