@@ -234,6 +234,10 @@ func TestJoinTransferAndRemovePeer(t *testing.T) {
 		return ok
 	})
 
+	// The leader cannot hand leadership to itself.
+	if _, err := cl.TransferLeadership(ctx, c.nodes[c.waitLeader()].id); !errors.Is(err, api.Errorf(api.CodeConflict, "")) {
+		t.Fatalf("transfer to the leader itself: %v, want conflict", err)
+	}
 	// Leadership moves to the node asked for.
 	if _, err := cl.TransferLeadership(ctx, "n4"); err != nil {
 		t.Fatalf("transfer leadership: %v", err)

@@ -82,15 +82,37 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if !n.leaderReady.Load() {
 		return n.notLeader()
 	}
+	// Raft's refusals of these are plain errors (a 500); they are the
+	// admin's mistakes, so they are checked here first.
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.applyError(err)
+	}
+	var target *raft.Server
+	otherVoter := false
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == id {
+			target = &s
+		}
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			otherVoter = true
+		}
+	}
+	switch {
+	case id == n.cfg.NodeID:
+		return api.Errorf(api.CodeConflict, id+" is already the leader")
+	case id != "" && target == nil:
+		return api.Errorf(api.CodeNotFound, "no server "+id+" in the raft configuration")
+	case id != "" && target.Suffrage != raft.Voter:
+		return api.Errorf(api.CodeConflict, id+" is not a voter and cannot lead")
+	case !otherVoter:
+		return api.Errorf(api.CodeConflict, "there is no other voter to hand leadership to")
+	}
 	var f raft.Future
 	if id == "" {
 		f = n.raft.LeadershipTransfer()
 	} else {
-		addr, err := n.raftAddrOf(id)
-		if err != nil {
-			return err
-		}
-		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), target.Address)
 	}
 	if err := f.Error(); err != nil {
 		return n.applyError(err)
