@@ -29,6 +29,11 @@ func (n *Node) apply(t fsm.CommandType, body any) (*fsm.Result, error) {
 // propose is apply without the readiness check, for establishLeadership's
 // own writes before the node opens to requests.
 func (n *Node) propose(t fsm.CommandType, body any) (*fsm.Result, error) {
+	return n.proposeWith(t, body, n.applyError)
+}
+
+// proposeWith is propose with its own mapping of Raft's failures.
+func (n *Node) proposeWith(t fsm.CommandType, body any, raftError func(error) error) (*fsm.Result, error) {
 	data, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
@@ -36,7 +41,7 @@ func (n *Node) propose(t fsm.CommandType, body any) (*fsm.Result, error) {
 	start := time.Now()
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
-		return nil, n.applyError(err)
+		return nil, raftError(err)
 	}
 	n.metrics.applyLatency.Observe(time.Since(start).Seconds())
 	res, ok := f.Response().(*fsm.Result)
