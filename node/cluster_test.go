@@ -26,6 +26,7 @@ type testNode struct {
 	addrs   [3]string // http, raft, gossip: reused on restart
 	n       *node.Node
 	srv     *http.Server
+	reg     *prometheus.Registry // the node's and its HTTP server's metrics
 }
 
 // testCluster runs n nodes in this process over real loopback TCP, with
@@ -113,7 +114,7 @@ func (c *testCluster) startWith(i, bootstrapExpect int) {
 	if err != nil {
 		c.t.Fatalf("listen %s: %v", tn.id, err)
 	}
-	tn.n = n
+	tn.n, tn.reg = n, reg
 	tn.srv = &http.Server{Handler: transport.NewServer(transport.Config{
 		Backend: n, AdminToken: testToken, Registerer: reg, Gatherer: reg,
 	})}
