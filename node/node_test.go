@@ -109,6 +109,52 @@ func TestLinearizableReadOnFollower(t *testing.T) {
 	c.checkInvariants()
 }
 
+// A stale read says how stale it may be: the serving node's applied index
+// and the time since it heard from the leader, which keeps growing while
+// the node is cut off and still answers.
+func TestStaleReadReportsStaleness(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 5, 60)
+	c.waitApplied()
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	ctx := context.Background()
+	validate := func(i int) *api.ValidateResponse {
+		t.Helper()
+		v, err := c.client(i).Validate(ctx, api.ValidateRequest{LicenseKey: lic.Key, Feature: "cad"}, api.ConsistencyStale)
+		if err != nil {
+			t.Fatalf("stale read on %s: %v", c.nodes[i].id, err)
+		}
+		if v.NodeID != c.nodes[i].id || v.Consistency != api.ConsistencyStale {
+			t.Fatalf("stale read on %s answered by %s as %q", c.nodes[i].id, v.NodeID, v.Consistency)
+		}
+		return v
+	}
+	if v := validate(leader); v.LastContactMS != 0 || v.AppliedIndex != c.nodes[leader].n.FSM().AppliedIndex() {
+		t.Fatalf("stale read on the leader: applied_index %d last_contact_ms %d, want %d and 0",
+			v.AppliedIndex, v.LastContactMS, c.nodes[leader].n.FSM().AppliedIndex())
+	}
+	applied := c.nodes[f].n.FSM().AppliedIndex()
+	if v := validate(f); v.AppliedIndex != applied || v.LastContactMS < 0 {
+		t.Fatalf("stale read on a follower: applied_index %d last_contact_ms %d, want %d and >= 0",
+			v.AppliedIndex, v.LastContactMS, applied)
+	}
+	// Cut off from both others, the follower still answers, from the same
+	// index, and its last contact grows past any heartbeat interval.
+	for i := range c.nodes {
+		if i != f {
+			c.kill(i)
+		}
+	}
+	c.eventually(10*time.Second, "last_contact_ms grows on the cut-off node", func() bool {
+		v := validate(f)
+		if v.AppliedIndex != applied {
+			t.Fatalf("applied_index moved from %d to %d without a leader", applied, v.AppliedIndex)
+		}
+		return v.LastContactMS >= 500
+	})
+}
+
 func TestLeaseExpiresNotBeforeDeadline(t *testing.T) {
 	c := newTestCluster(t, 3)
 	lic := provision(t, c.clientAll(), 1, 1)
