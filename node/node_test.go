@@ -179,28 +179,52 @@ func TestLeaseExpiresNotBeforeDeadline(t *testing.T) {
 }
 
 func TestHeartbeatAndReArmAfterFailover(t *testing.T) {
-	c := newTestCluster(t, 3)
-	lic := provision(t, c.clientAll(), 1, 1)
+	// No checkpoint runs, so the replicated deadline stays the one of the
+	// checkout: only the new leader's re-arm with a full TTL keeps the
+	// lease alive after the failover.
+	c := newTestCluster(t, 3, func(cfg *node.Config) { cfg.CheckpointInterval = time.Hour })
+	const ttl = 2 * time.Second
+	lic := provision(t, c.clientAll(), 1, int64(ttl/time.Second))
 	cl := c.clientAll()
 	res, err := checkout(cl, lic.Key, "m1", "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Heartbeats keep a 1 s lease alive for 2 s.
+	// Heartbeats keep the lease alive past its stored deadline.
 	var promised time.Time
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	for end := res.Lease.ExpiresAt.Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		hb, err := cl.Heartbeat(context.Background(), res.Lease.ID, lic.Key)
 		if err != nil {
 			t.Fatalf("heartbeat: %v", err)
 		}
 		promised = hb.Lease.ExpiresAt
 	}
-	// The new leader re-arms with a full TTL: the lease outlives the
-	// deadline promised by the old leader, and then expires.
 	old := c.waitLeader()
+	if ls, _ := c.nodes[old].n.FSM().Lease(res.Lease.ID); time.Unix(0, ls.ExpiresAt).After(time.Now()) {
+		t.Fatalf("the stored deadline %v moved: a checkpoint ran", time.Unix(0, ls.ExpiresAt))
+	}
+	// The new leader becomes ready after the kill and re-arms the lease at
+	// its ready time + TTL or later: the lease is live at least until
+	// kill + TTL, well past both its stored and its promised deadline.
+	killed := time.Now()
 	c.kill(old)
 	leader := c.waitLeader()
 	f := c.nodes[leader].n.FSM()
+	liveUntil := killed.Add(ttl - 50*time.Millisecond)
+	if time.Now().After(liveUntil) {
+		t.Logf("the failover took %v, longer than the TTL: the re-arm went unchecked", time.Since(killed))
+	}
+	for {
+		_, live := f.Lease(res.Lease.ID)
+		now := time.Now()
+		if now.After(liveUntil) {
+			break
+		}
+		if !live {
+			t.Fatalf("lease expired %v after the leader was killed, before the full TTL %v the new leader owes it", now.Sub(killed), ttl)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	c.eventually(10*time.Second, "lease expiry after failover", func() bool {
 		_, live := f.Lease(res.Lease.ID)
 		return !live
