@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/client"
 	"github.com/tallyhq/tally/fsm"
 	"github.com/tallyhq/tally/node"
 )
@@ -237,6 +238,42 @@ func TestHeartbeatAndReArmAfterFailover(t *testing.T) {
 		t.Fatalf("heartbeat after expiry: %v, want lease_expired", err)
 	}
 	c.checkInvariants()
+}
+
+// A heartbeat moves a deadline in the leader's memory only: many of them,
+// through the leader and through a follower, add no Raft entry while no
+// checkpoint runs.
+func TestHeartbeatCostsNoRaftEntry(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *node.Config) { cfg.CheckpointInterval = time.Hour })
+	lic := provision(t, c.clientAll(), 1, 60)
+	res, err := checkout(c.clientAll(), lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// An election appends entries of its own (no-op, barrier); a round
+	// during which one happened says nothing and is run again.
+	for round := 0; round < 3; round++ {
+		c.waitApplied()
+		leader := c.waitLeader()
+		r := c.nodes[leader].n.Raft()
+		term, last := r.CurrentTerm(), r.LastIndex()
+		clients := []*client.Client{c.client(leader), c.client(c.followers()[0])}
+		for i := 0; i < 50; i++ {
+			if _, err := clients[i%2].Heartbeat(ctx, res.Lease.ID, lic.Key); err != nil {
+				t.Fatalf("heartbeat %d: %v", i, err)
+			}
+		}
+		if r.CurrentTerm() != term || c.waitLeader() != leader {
+			t.Logf("round %d: an election ran; again", round)
+			continue
+		}
+		if got := r.LastIndex(); got != last {
+			t.Fatalf("50 heartbeats moved the leader's last index from %d to %d", last, got)
+		}
+		return
+	}
+	t.Fatal("no round without an election")
 }
 
 func TestAdminRevokeEndsLease(t *testing.T) {
