@@ -276,6 +276,44 @@ func TestHeartbeatCostsNoRaftEntry(t *testing.T) {
 	t.Fatal("no round without an election")
 }
 
+// The leader's checkpoints replicate deadlines that heartbeats moved: a
+// follower's copy of the lease moves forward, never past what the leader
+// promised.
+func TestCheckpointReplicatesHeartbeatDeadlines(t *testing.T) {
+	c := newTestCluster(t, 3) // checkpoints every 100 ms
+	cl := c.clientAll()
+	lic := provision(t, cl, 1, 60)
+	res, err := checkout(cl, lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Heartbeat until the deadline has moved past the checkpoint threshold
+	// (half a second).
+	var promised time.Time
+	c.eventually(10*time.Second, "a heartbeat moves the deadline by more than 600 ms", func() bool {
+		hb, err := cl.Heartbeat(ctx, res.Lease.ID, lic.Key)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		promised = hb.Lease.ExpiresAt
+		return promised.Sub(res.Lease.ExpiresAt) > 600*time.Millisecond
+	})
+	f := c.nodes[c.followers()[0]].n.FSM()
+	c.eventually(10*time.Second, "a checkpoint reaches the follower", func() bool {
+		ls, ok := f.Lease(res.Lease.ID)
+		if !ok {
+			t.Fatal("the lease is gone from the follower")
+		}
+		stored := time.Unix(0, ls.ExpiresAt)
+		if stored.After(promised) {
+			t.Fatalf("stored deadline %v is later than the leader's %v", stored, promised)
+		}
+		return stored.Sub(res.Lease.ExpiresAt) > 500*time.Millisecond
+	})
+	c.checkInvariants()
+}
+
 func TestAdminRevokeEndsLease(t *testing.T) {
 	c := newTestCluster(t, 3)
 	cl := c.clientAll()
