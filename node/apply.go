@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -28,6 +29,11 @@ func (n *Node) apply(t fsm.CommandType, body any) (*fsm.Result, error) {
 // propose is apply without the readiness check, for establishLeadership's
 // own writes before the node opens to requests.
 func (n *Node) propose(t fsm.CommandType, body any) (*fsm.Result, error) {
+	return n.proposeWith(t, body, n.applyError)
+}
+
+// proposeWith is propose with its own mapping of Raft's failures.
+func (n *Node) proposeWith(t fsm.CommandType, body any, raftError func(error) error) (*fsm.Result, error) {
 	data, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
@@ -35,7 +41,7 @@ func (n *Node) propose(t fsm.CommandType, body any) (*fsm.Result, error) {
 	start := time.Now()
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
-		return nil, n.applyError(err)
+		return nil, raftError(err)
 	}
 	n.metrics.applyLatency.Observe(time.Since(start).Seconds())
 	res, ok := f.Response().(*fsm.Result)
@@ -125,6 +131,16 @@ type notifyingFSM struct {
 	*fsm.FSM
 	applied  *appliedWaiter
 	keyEpoch func() // must not block
+	// configIndex is the index of the last committed membership entry.
+	// raft v1.7.3's GetConfiguration never reports it, so the node notes
+	// it here (raft.ConfigurationStore) for GET /v1/cluster/raft.
+	configIndex *atomic.Uint64
+}
+
+// StoreConfiguration is called by raft for each committed membership entry;
+// those never reach Apply or the replicated state.
+func (f *notifyingFSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.configIndex.Store(index)
 }
 
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {

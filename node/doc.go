@@ -58,7 +58,10 @@
 // applied index keeps counting raft entries. The leader clears leaderReady for the
 // restore, so no write races it, and then the leader loop runs
 // establishLeadership again: leases re-armed with a full TTL, its signing
-// key registered in the restored state before it signs again.
+// key registered in the restored state before it signs again. Meanwhile the
+// reaper and checkpoints skip their ticks (applyDuty fails at once rather
+// than wait for a leader as a client's write would), so the leader loop is
+// free to take the restore's request to re-establish.
 //
 // Discovery. Each node gossips its id, HTTP and Raft addresses and whether
 // it had Raft state at start. With --bootstrap-expect N, a node that sees N

@@ -94,4 +94,5 @@ func TestExportLicense(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("revoked", export(lic.ID, api.ExportLicenseRequest{Until: &until}), api.ErrLicenseRevoked)
+	c.checkInvariants()
 }

@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/tallyhq/tally/fsm"
 )
@@ -134,14 +137,19 @@ func (n *Node) revokeLeadership() {
 }
 
 // reapDue proposes the expiry of every lease whose deadline has passed.
+// While this node is not ready (a snapshot restore runs) it waits for the
+// next tick: the restore re-arms every lease afterwards.
 func (n *Node) reapDue() {
+	if !n.leaderReady.Load() {
+		return
+	}
 	now := n.now()
 	for {
 		ids := n.lessor.popDue(now, reapBatch)
 		if len(ids) == 0 {
 			return
 		}
-		res, err := n.apply(fsm.CmdExpireLeases, &fsm.ExpireLeases{LeaseIDs: ids, Time: now})
+		res, err := n.applyDuty(fsm.CmdExpireLeases, &fsm.ExpireLeases{LeaseIDs: ids, Time: now})
 		ended := map[string]bool{}
 		if err == nil {
 			for _, id := range res.Ended {
@@ -172,15 +180,39 @@ func (n *Node) reapDue() {
 // checkpoint replicates deadlines that heartbeats moved by more than half a
 // second, so a lease's replicated expiry stays close to the truth.
 func (n *Node) checkpoint() {
+	if !n.leaderReady.Load() {
+		return
+	}
 	ds := n.lessor.drifted(int64(500*time.Millisecond), checkpointBatch)
 	if len(ds) == 0 {
 		return
 	}
-	if _, err := n.apply(fsm.CmdCheckpointLeases, &fsm.CheckpointLeases{Leases: ds, Time: n.now()}); err != nil {
+	if _, err := n.applyDuty(fsm.CmdCheckpointLeases, &fsm.CheckpointLeases{Leases: ds, Time: n.now()}); err != nil {
 		n.log.Warn("checkpoint failed", "err", err)
 		return
 	}
 	n.lessor.checkpointed(ds)
+}
+
+// errNotReady is applyDuty's answer while this node does not serve as
+// leader.
+var errNotReady = errors.New("not the ready leader")
+
+// applyDuty is apply for the leader loop's own commands. When this node is
+// not ready (a restore runs, leadership is going) it fails at once: apply
+// would hold the call up to LeaderWait for a leader to forward to, and the
+// leader loop, stalled meanwhile, could not even take the restore's request
+// to re-establish leadership.
+func (n *Node) applyDuty(t fsm.CommandType, body any) (*fsm.Result, error) {
+	if !n.leaderReady.Load() {
+		return nil, errNotReady
+	}
+	return n.proposeWith(t, body, func(err error) error {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return errNotReady // not notLeader(): it waits for a leader
+		}
+		return n.applyError(err)
+	})
 }
 
 func boolGauge(b bool) float64 {

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"math"
+
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -43,8 +46,27 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 			Name: "tally_raft_term", Help: "Current Raft term.",
 		}, func() float64 { return float64(n.raft.CurrentTerm()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "tally_raft_last_contact_seconds", Help: "Time since this node last heard from the leader (read staleness bound); 0 on the leader.",
-		}, func() float64 { return float64(n.lastContactMS()) / 1000 }),
+			Name: "tally_raft_last_contact_seconds",
+			Help: "Time since this node last heard from the leader (read staleness bound); 0 on the leader, +Inf if never.",
+		}, func() float64 {
+			ms := n.lastContactMS()
+			if ms < 0 {
+				// Never heard from a leader: its stale reads are as stale
+				// as they get, and "above a second" alerts must fire.
+				return math.Inf(1)
+			}
+			return float64(ms) / 1000
+		}),
 	)
+	// tally_raft_state says which of the four states this node is in (1)
+	// and not in (0): tally_raft_leader cannot tell a follower from a
+	// candidate, and a node stuck as candidate has lost its quorum.
+	for _, s := range []raft.RaftState{raft.Leader, raft.Follower, raft.Candidate, raft.Shutdown} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "tally_raft_state",
+			Help:        "1 for the Raft state this node is in (leader, follower, candidate, shutdown), 0 for the others.",
+			ConstLabels: prometheus.Labels{"state": stateName(s)},
+		}, func() float64 { return boolGauge(n.raft.State() == s) }))
+	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
 
 	"github.com/tallyhq/tally/fsm"
 	"github.com/tallyhq/tally/transport"
@@ -56,6 +57,10 @@ type Node struct {
 	restoreMu     sync.Mutex
 	reestablishCh chan chan struct{}
 
+	// configIndex is the index of the last committed Raft configuration
+	// entry this node applied (notifyingFSM.StoreConfiguration).
+	configIndex atomic.Uint64
+
 	// leaderReady is true between establishLeadership and
 	// revokeLeadership: only then does this node serve leader-only requests.
 	leaderReady atomic.Bool
@@ -85,8 +90,15 @@ func New(cfg *Config) (*Node, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// The log store is opened first: its lock is what keeps a second
+	// process off this data dir, before anything else in it is touched.
+	bolt, err := openLogStore(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := openKeyring(c.DataDir)
 	if err != nil {
+		_ = bolt.Close()
 		return nil, err
 	}
 	n := &Node{
@@ -95,6 +107,7 @@ func New(cfg *Config) (*Node, error) {
 		fsm:        fsm.New(),
 		members:    newMemberTable(),
 		keys:       keys,
+		bolt:       bolt,
 		lessor:     newLessor(),
 		applied:    newAppliedWaiter(),
 		readIdx:    &transport.ReadIndexClient{HTTP: &http.Client{Timeout: 5 * time.Second}, Token: c.ClusterToken},
@@ -148,14 +161,7 @@ func (n *Node) startRaft() error {
 	n.leaderNotify = notify
 
 	dir := filepath.Join(c.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
-	if err != nil {
-		return fmt.Errorf("raft log store: %w", err)
-	}
-	n.bolt = store
+	store := n.bolt
 	// Recent entries are read back from memory: the leader's replication
 	// and every node's FSM apply would otherwise read each entry from bolt
 	// right after writing it.
@@ -174,13 +180,33 @@ func (n *Node) startRaft() error {
 	}
 	c.RaftAddr = stream.Addr().String()
 	n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, rc.Logger)
-	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch}, logs, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &notifyingFSM{FSM: n.fsm, applied: n.applied, keyEpoch: n.noteKeyEpoch, configIndex: &n.configIndex}, logs, store, snaps, n.trans)
 	if err != nil {
 		_ = n.trans.Close()
 		return fmt.Errorf("raft: %w", err)
 	}
 	n.raft = r
 	return nil
+}
+
+// openLogStore opens the Raft log and stable store in dataDir/raft. bolt
+// locks its file; without a timeout a second process on the same data dir
+// would wait for that lock forever, saying nothing.
+func openLogStore(dataDir string) (*raftboltdb.BoltStore, error) {
+	dir := filepath.Join(dataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	opts := *bbolt.DefaultOptions
+	opts.Timeout = boltLockTimeout
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &opts})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("data dir %s is in use by another tally process (its raft log is locked); stop that process or use another data dir", dataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raft log store: %w", err)
+	}
+	return store, nil
 }
 
 func (n *Node) closeStores() {
@@ -232,6 +258,10 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 
 // errShutdown is returned by waits cut short by Shutdown.
 var errShutdown = errors.New("node is shutting down")
+
+// boltLockTimeout is how long opening the Raft log waits for another
+// process to release the data dir's lock before giving up.
+const boltLockTimeout = time.Second
 
 // logCacheSize is how many recent Raft entries stay in memory: a few
 // appends' worth (raft sends at most 64 per append).

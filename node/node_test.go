@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/client"
 	"github.com/tallyhq/tally/fsm"
 	"github.com/tallyhq/tally/node"
 )
@@ -109,6 +110,52 @@ func TestLinearizableReadOnFollower(t *testing.T) {
 	c.checkInvariants()
 }
 
+// A stale read says how stale it may be: the serving node's applied index
+// and the time since it heard from the leader, which keeps growing while
+// the node is cut off and still answers.
+func TestStaleReadReportsStaleness(t *testing.T) {
+	c := newTestCluster(t, 3)
+	lic := provision(t, c.clientAll(), 5, 60)
+	c.waitApplied()
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	ctx := context.Background()
+	validate := func(i int) *api.ValidateResponse {
+		t.Helper()
+		v, err := c.client(i).Validate(ctx, api.ValidateRequest{LicenseKey: lic.Key, Feature: "cad"}, api.ConsistencyStale)
+		if err != nil {
+			t.Fatalf("stale read on %s: %v", c.nodes[i].id, err)
+		}
+		if v.NodeID != c.nodes[i].id || v.Consistency != api.ConsistencyStale {
+			t.Fatalf("stale read on %s answered by %s as %q", c.nodes[i].id, v.NodeID, v.Consistency)
+		}
+		return v
+	}
+	if v := validate(leader); v.LastContactMS != 0 || v.AppliedIndex != c.nodes[leader].n.FSM().AppliedIndex() {
+		t.Fatalf("stale read on the leader: applied_index %d last_contact_ms %d, want %d and 0",
+			v.AppliedIndex, v.LastContactMS, c.nodes[leader].n.FSM().AppliedIndex())
+	}
+	applied := c.nodes[f].n.FSM().AppliedIndex()
+	if v := validate(f); v.AppliedIndex != applied || v.LastContactMS < 0 {
+		t.Fatalf("stale read on a follower: applied_index %d last_contact_ms %d, want %d and >= 0",
+			v.AppliedIndex, v.LastContactMS, applied)
+	}
+	// Cut off from both others, the follower still answers, from the same
+	// index, and its last contact grows past any heartbeat interval.
+	for i := range c.nodes {
+		if i != f {
+			c.kill(i)
+		}
+	}
+	c.eventually(10*time.Second, "last_contact_ms grows on the cut-off node", func() bool {
+		v := validate(f)
+		if v.AppliedIndex != applied {
+			t.Fatalf("applied_index moved from %d to %d without a leader", applied, v.AppliedIndex)
+		}
+		return v.LastContactMS >= 500
+	})
+}
+
 func TestLeaseExpiresNotBeforeDeadline(t *testing.T) {
 	c := newTestCluster(t, 3)
 	lic := provision(t, c.clientAll(), 1, 1)
@@ -133,28 +180,52 @@ func TestLeaseExpiresNotBeforeDeadline(t *testing.T) {
 }
 
 func TestHeartbeatAndReArmAfterFailover(t *testing.T) {
-	c := newTestCluster(t, 3)
-	lic := provision(t, c.clientAll(), 1, 1)
+	// No checkpoint runs, so the replicated deadline stays the one of the
+	// checkout: only the new leader's re-arm with a full TTL keeps the
+	// lease alive after the failover.
+	c := newTestCluster(t, 3, func(cfg *node.Config) { cfg.CheckpointInterval = time.Hour })
+	const ttl = 2 * time.Second
+	lic := provision(t, c.clientAll(), 1, int64(ttl/time.Second))
 	cl := c.clientAll()
 	res, err := checkout(cl, lic.Key, "m1", "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Heartbeats keep a 1 s lease alive for 2 s.
+	// Heartbeats keep the lease alive past its stored deadline.
 	var promised time.Time
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	for end := res.Lease.ExpiresAt.Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		hb, err := cl.Heartbeat(context.Background(), res.Lease.ID, lic.Key)
 		if err != nil {
 			t.Fatalf("heartbeat: %v", err)
 		}
 		promised = hb.Lease.ExpiresAt
 	}
-	// The new leader re-arms with a full TTL: the lease outlives the
-	// deadline promised by the old leader, and then expires.
 	old := c.waitLeader()
+	if ls, _ := c.nodes[old].n.FSM().Lease(res.Lease.ID); time.Unix(0, ls.ExpiresAt).After(time.Now()) {
+		t.Fatalf("the stored deadline %v moved: a checkpoint ran", time.Unix(0, ls.ExpiresAt))
+	}
+	// The new leader becomes ready after the kill and re-arms the lease at
+	// its ready time + TTL or later: the lease is live at least until
+	// kill + TTL, well past both its stored and its promised deadline.
+	killed := time.Now()
 	c.kill(old)
 	leader := c.waitLeader()
 	f := c.nodes[leader].n.FSM()
+	liveUntil := killed.Add(ttl - 50*time.Millisecond)
+	if time.Now().After(liveUntil) {
+		t.Logf("the failover took %v, longer than the TTL: the re-arm went unchecked", time.Since(killed))
+	}
+	for {
+		_, live := f.Lease(res.Lease.ID)
+		now := time.Now()
+		if now.After(liveUntil) {
+			break
+		}
+		if !live {
+			t.Fatalf("lease expired %v after the leader was killed, before the full TTL %v the new leader owes it", now.Sub(killed), ttl)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	c.eventually(10*time.Second, "lease expiry after failover", func() bool {
 		_, live := f.Lease(res.Lease.ID)
 		return !live
@@ -166,6 +237,80 @@ func TestHeartbeatAndReArmAfterFailover(t *testing.T) {
 	if !errors.Is(err, api.ErrLeaseExpired) {
 		t.Fatalf("heartbeat after expiry: %v, want lease_expired", err)
 	}
+	c.checkInvariants()
+}
+
+// A heartbeat moves a deadline in the leader's memory only: many of them,
+// through the leader and through a follower, add no Raft entry while no
+// checkpoint runs.
+func TestHeartbeatCostsNoRaftEntry(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *node.Config) { cfg.CheckpointInterval = time.Hour })
+	lic := provision(t, c.clientAll(), 1, 60)
+	res, err := checkout(c.clientAll(), lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// An election appends entries of its own (no-op, barrier); a round
+	// during which one happened says nothing and is run again.
+	for round := 0; round < 3; round++ {
+		c.waitApplied()
+		leader := c.waitLeader()
+		r := c.nodes[leader].n.Raft()
+		term, last := r.CurrentTerm(), r.LastIndex()
+		clients := []*client.Client{c.client(leader), c.client(c.followers()[0])}
+		for i := 0; i < 50; i++ {
+			if _, err := clients[i%2].Heartbeat(ctx, res.Lease.ID, lic.Key); err != nil {
+				t.Fatalf("heartbeat %d: %v", i, err)
+			}
+		}
+		if r.CurrentTerm() != term || c.waitLeader() != leader {
+			t.Logf("round %d: an election ran; again", round)
+			continue
+		}
+		if got := r.LastIndex(); got != last {
+			t.Fatalf("50 heartbeats moved the leader's last index from %d to %d", last, got)
+		}
+		return
+	}
+	t.Fatal("no round without an election")
+}
+
+// The leader's checkpoints replicate deadlines that heartbeats moved: a
+// follower's copy of the lease moves forward, never past what the leader
+// promised.
+func TestCheckpointReplicatesHeartbeatDeadlines(t *testing.T) {
+	c := newTestCluster(t, 3) // checkpoints every 100 ms
+	cl := c.clientAll()
+	lic := provision(t, cl, 1, 60)
+	res, err := checkout(cl, lic.Key, "m1", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Heartbeat until the deadline has moved past the checkpoint threshold
+	// (half a second).
+	var promised time.Time
+	c.eventually(10*time.Second, "a heartbeat moves the deadline by more than 600 ms", func() bool {
+		hb, err := cl.Heartbeat(ctx, res.Lease.ID, lic.Key)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		promised = hb.Lease.ExpiresAt
+		return promised.Sub(res.Lease.ExpiresAt) > 600*time.Millisecond
+	})
+	f := c.nodes[c.followers()[0]].n.FSM()
+	c.eventually(10*time.Second, "a checkpoint reaches the follower", func() bool {
+		ls, ok := f.Lease(res.Lease.ID)
+		if !ok {
+			t.Fatal("the lease is gone from the follower")
+		}
+		stored := time.Unix(0, ls.ExpiresAt)
+		if stored.After(promised) {
+			t.Fatalf("stored deadline %v is later than the leader's %v", stored, promised)
+		}
+		return stored.Sub(res.Lease.ExpiresAt) > 500*time.Millisecond
+	})
 	c.checkInvariants()
 }
 
@@ -202,6 +347,18 @@ func assertAudited(t *testing.T, f *fsm.FSM, typ, leaseID string) {
 func TestJoinTransferAndRemovePeer(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
+	// Every node knows the index of the bootstrap configuration.
+	var bootIndex uint64
+	c.eventually(10*time.Second, "every node reports the configuration's index", func() bool {
+		for _, tn := range c.live() {
+			cfg, err := tn.n.RaftConfiguration()
+			if err != nil || cfg.Index == 0 {
+				return false
+			}
+			bootIndex = max(bootIndex, cfg.Index)
+		}
+		return true
+	})
 	// A fourth node that joins by gossip only is added as a voter by the
 	// leader.
 	c.nodes = append(c.nodes, &testNode{id: "n4", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}})
@@ -211,12 +368,21 @@ func TestJoinTransferAndRemovePeer(t *testing.T) {
 		cfg, err := cl.RaftConfiguration(ctx)
 		return err == nil && len(cfg.Servers) == 4
 	})
+	// GET /v1/cluster/raft reports the index of the entry that added n4.
+	c.eventually(10*time.Second, "the configuration index moves past the bootstrap's", func() bool {
+		cfg, err := cl.RaftConfiguration(ctx)
+		return err == nil && len(cfg.Servers) == 4 && cfg.Index > bootIndex
+	})
 	lic := provision(t, cl, 1, 60)
 	c.eventually(10*time.Second, "n4 applies the log", func() bool {
 		_, ok := c.nodes[3].n.FSM().License(lic.ID)
 		return ok
 	})
 
+	// The leader cannot hand leadership to itself.
+	if _, err := cl.TransferLeadership(ctx, c.nodes[c.waitLeader()].id); !errors.Is(err, api.Errorf(api.CodeConflict, "")) {
+		t.Fatalf("transfer to the leader itself: %v, want conflict", err)
+	}
 	// Leadership moves to the node asked for.
 	if _, err := cl.TransferLeadership(ctx, "n4"); err != nil {
 		t.Fatalf("transfer leadership: %v", err)

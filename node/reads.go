@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/transport"
 )
@@ -62,10 +64,11 @@ func (n *Node) read(ctx context.Context, consistency string) error {
 	return nil
 }
 
-// lastContactMS is how long ago this node heard from the leader (0 on the
-// leader itself).
+// lastContactMS is how long ago this node heard from the leader: 0 on the
+// leader itself (ready or not: raft's last contact is not kept up to date
+// on a leader), -1 if it never heard from one.
 func (n *Node) lastContactMS() int64 {
-	if n.leaderReady.Load() {
+	if n.leaderReady.Load() || n.raft.State() == raft.Leader {
 		return 0
 	}
 	lc := n.raft.LastContact()

@@ -169,4 +169,5 @@ func TestRestoreRefusesBadFile(t *testing.T) {
 	if _, err := checkout(cl, c.nodes[leader].n.FSM().Licenses()[0].Key, "m", "r"); err != nil {
 		t.Fatalf("checkout after refused restores: %v", err)
 	}
+	c.checkInvariants()
 }

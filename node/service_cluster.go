@@ -50,7 +50,7 @@ func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
 		return nil, err
 	}
 	_, leader := n.raft.LeaderWithID()
-	out := &api.RaftConfiguration{Index: f.Index(), Servers: []api.RaftServer{}}
+	out := &api.RaftConfiguration{Index: n.configurationIndex(), Servers: []api.RaftServer{}}
 	for _, s := range f.Configuration().Servers {
 		out.Servers = append(out.Servers, api.RaftServer{
 			ID:       string(s.ID),
@@ -62,21 +62,57 @@ func (n *Node) RaftConfiguration() (*api.RaftConfiguration, error) {
 	return out, nil
 }
 
+// configurationIndex is the log index of the newest configuration this node
+// knows committed: from a membership entry it applied, or from the newest
+// snapshot when the entry was compacted into it. raft v1.7.3 leaves the
+// index of GetConfiguration (and of Stats) at 0.
+func (n *Node) configurationIndex() uint64 {
+	idx := n.configIndex.Load()
+	if metas, err := n.snaps.List(); err == nil {
+		for _, m := range metas {
+			idx = max(idx, m.ConfigurationIndex)
+		}
+	}
+	return idx
+}
+
 // TransferLeadership hands leadership to id, or to the most up-to-date
 // follower when id is empty, and returns once a new leader is known.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if !n.leaderReady.Load() {
 		return n.notLeader()
 	}
+	// Raft's refusals of these are plain errors (a 500); they are the
+	// admin's mistakes, so they are checked here first.
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return n.applyError(err)
+	}
+	var target *raft.Server
+	otherVoter := false
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == id {
+			target = &s
+		}
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			otherVoter = true
+		}
+	}
+	switch {
+	case id == n.cfg.NodeID:
+		return api.Errorf(api.CodeConflict, id+" is already the leader")
+	case id != "" && target == nil:
+		return api.Errorf(api.CodeNotFound, "no server "+id+" in the raft configuration")
+	case id != "" && target.Suffrage != raft.Voter:
+		return api.Errorf(api.CodeConflict, id+" is not a voter and cannot lead")
+	case !otherVoter:
+		return api.Errorf(api.CodeConflict, "there is no other voter to hand leadership to")
+	}
 	var f raft.Future
 	if id == "" {
 		f = n.raft.LeadershipTransfer()
 	} else {
-		addr, err := n.raftAddrOf(id)
-		if err != nil {
-			return err
-		}
-		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), target.Address)
 	}
 	if err := f.Error(); err != nil {
 		return n.applyError(err)

@@ -48,7 +48,10 @@ type Backend interface {
 	// connection) and returns it, or "" if none appeared.
 	LeaderAddr(ctx context.Context, stale string) string
 	// ReadIndex is the leader's half of a linearizable read: confirm
-	// leadership and return the commit index to wait for.
+	// leadership and return the index to wait for. That is the leader's
+	// last applied command, not its commit index: Raft's no-op and
+	// barrier entries never reach the FSM, so a follower waiting for
+	// them would wait forever (node/doc.go).
 	ReadIndex(ctx context.Context) (uint64, error)
 
 	KeyBackend

@@ -95,7 +95,9 @@ type ReadIndexClient struct {
 	Token string // the admin token every node shares
 }
 
-// ReadIndex returns the leader's confirmed commit index.
+// ReadIndex returns the leader's read index once the leader has confirmed
+// its leadership: the index of its last applied command (not its commit
+// index; see Backend.ReadIndex).
 func (c *ReadIndexClient) ReadIndex(ctx context.Context, leaderAddr string) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL(leaderAddr)+"/v1/internal/read-index", nil)
 	if err != nil {
