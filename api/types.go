@@ -211,7 +211,7 @@ type Member struct {
 	GossipAddr string `json:"gossip_addr"`
 	HTTPAddr   string `json:"http_addr"`
 	RaftAddr   string `json:"raft_addr"`
-	Status     string `json:"status"` // alive, suspect, dead, left
+	Status     string `json:"status"` // alive, dead, left
 }
 
 // RaftServer is one voter or non-voter of the Raft configuration.

@@ -22,9 +22,15 @@ type nodeMeta struct {
 	ID       string `json:"id"`
 	HTTPAddr string `json:"http"`
 	RaftAddr string `json:"raft"`
-	// HasState is true when the node had Raft state at start: such a
-	// cluster already exists and must never be bootstrapped again.
+	// HasState is true once the node has Raft state (at start, or as soon
+	// as it bootstraps or receives entries): such a cluster already exists
+	// and must never be bootstrapped again.
 	HasState bool `json:"state"`
+	// Expect is the node's --bootstrap-expect; 0 for a node that only joins.
+	Expect int `json:"expect,omitempty"`
+	// Leaving is set just before a graceful leave, so peers can tell a
+	// member that left from one that died (memberlist reports both alike).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // memberTable tracks every member gossip has told us about, including the
@@ -33,20 +39,35 @@ type memberTable struct {
 	mu      sync.RWMutex
 	members map[string]api.Member // by node id
 	meta    map[string]nodeMeta
+	// hadState holds the ids of members that ever advertised Raft state,
+	// whatever their status now: their cluster exists.
+	hadState map[string]bool
 }
 
 func newMemberTable() *memberTable {
-	return &memberTable{members: map[string]api.Member{}, meta: map[string]nodeMeta{}}
+	return &memberTable{members: map[string]api.Member{}, meta: map[string]nodeMeta{}, hadState: map[string]bool{}}
 }
 
-func (t *memberTable) set(n *memberlist.Node, status string) {
+// set records n. A member that goes away is "left" if it announced its
+// leave, else "dead".
+func (t *memberTable) set(n *memberlist.Node, gone bool) {
 	var m nodeMeta
 	if err := json.Unmarshal(n.Meta, &m); err != nil || m.ID == "" {
 		return // not a Tally server
 	}
+	status := "alive"
+	if gone {
+		status = "dead"
+		if m.Leaving {
+			status = "left"
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.meta[m.ID] = m
+	if m.HasState {
+		t.hadState[m.ID] = true
+	}
 	t.members[m.ID] = api.Member{
 		ID:         m.ID,
 		GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
@@ -93,33 +114,76 @@ func (t *memberTable) alive() []nodeMeta {
 	return out
 }
 
-// gossipDelegate feeds memberlist events into the table.
-type gossipDelegate struct {
-	meta    []byte
-	members *memberTable
-	changed chan struct{}
+// knownMember is one member as the bootstrap decision sees it.
+type knownMember struct {
+	meta     nodeMeta
+	status   string
+	hadState bool
 }
 
-func (d *gossipDelegate) NodeMeta(limit int) []byte                  { return d.meta }
+// known returns every member, by id.
+func (t *memberTable) known() []knownMember {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]knownMember, 0, len(t.members))
+	for id, m := range t.members {
+		out = append(out, knownMember{meta: t.meta[id], status: m.Status, hadState: t.hadState[id]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+	return out
+}
+
+// gossipDelegate feeds memberlist events into the table and serves this
+// node's metadata, which changes when the node gets Raft state or leaves.
+type gossipDelegate struct {
+	mu      sync.Mutex
+	self    nodeMeta
+	meta    []byte // self, encoded
+	members *memberTable
+	// changed wakes the leader's reconcile, discovered the discovery loop.
+	changed    chan struct{}
+	discovered chan struct{}
+}
+
+func (d *gossipDelegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.meta
+}
+
+// setMeta changes this node's metadata; memberlist sends it with the next
+// UpdateNode.
+func (d *gossipDelegate) setMeta(change func(*nodeMeta)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.self
+	change(&m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		return fmt.Errorf("gossip metadata too large (%d bytes)", len(b))
+	}
+	d.self, d.meta = m, b
+	return nil
+}
+
 func (d *gossipDelegate) NotifyMsg([]byte)                           {}
 func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *gossipDelegate) LocalState(join bool) []byte                { return nil }
 func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
-func (d *gossipDelegate) NotifyJoin(n *memberlist.Node)              { d.update(n, "alive") }
-func (d *gossipDelegate) NotifyUpdate(n *memberlist.Node)            { d.update(n, "alive") }
-func (d *gossipDelegate) NotifyLeave(n *memberlist.Node) {
-	status := "dead"
-	if n.State == memberlist.StateLeft {
-		status = "left"
-	}
-	d.update(n, status)
-}
+func (d *gossipDelegate) NotifyJoin(n *memberlist.Node)              { d.update(n, false) }
+func (d *gossipDelegate) NotifyUpdate(n *memberlist.Node)            { d.update(n, false) }
+func (d *gossipDelegate) NotifyLeave(n *memberlist.Node)             { d.update(n, true) }
 
-func (d *gossipDelegate) update(n *memberlist.Node, status string) {
-	d.members.set(n, status)
-	select {
-	case d.changed <- struct{}{}:
-	default:
+func (d *gossipDelegate) update(n *memberlist.Node, gone bool) {
+	d.members.set(n, gone)
+	for _, ch := range []chan struct{}{d.changed, d.discovered} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -135,10 +199,6 @@ func (n *Node) startGossip() error {
 		return err
 	}
 	n.hadState = hasState
-	meta, _ := json.Marshal(nodeMeta{ID: c.NodeID, HTTPAddr: n.httpAddr, RaftAddr: c.RaftAddr, HasState: hasState})
-	if len(meta) > memberlist.MetaMaxSize {
-		return fmt.Errorf("gossip metadata too large (%d bytes)", len(meta))
-	}
 	mc := memberlist.DefaultLANConfig()
 	if c.GossipProfile == "local" {
 		mc = memberlist.DefaultLocalConfig()
@@ -147,7 +207,14 @@ func (n *Node) startGossip() error {
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	n.gossipChanged = make(chan struct{}, 1)
-	d := &gossipDelegate{meta: meta, members: n.members, changed: n.gossipChanged}
+	d := &gossipDelegate{members: n.members, changed: n.gossipChanged, discovered: make(chan struct{}, 1)}
+	err = d.setMeta(func(m *nodeMeta) {
+		*m = nodeMeta{ID: c.NodeID, HTTPAddr: n.httpAddr, RaftAddr: c.RaftAddr, HasState: hasState, Expect: c.BootstrapExpect}
+	})
+	if err != nil {
+		return err
+	}
+	n.delegate = d
 	mc.Delegate, mc.Events = d, d
 	mc.Logger = log.New(io.Discard, "", 0)
 	ml, err := memberlist.Create(mc)
@@ -162,69 +229,82 @@ func (n *Node) startGossip() error {
 // GossipAddr is the bound gossip address.
 func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
-// discover joins the configured peers (retrying until one answers) and
-// bootstraps the cluster when --bootstrap-expect is met.
+// discover joins --join and the members saved in the data dir (retrying
+// until one answers, or until someone joins us), bootstraps the cluster
+// when --bootstrap-expect allows, tells peers once this node has Raft
+// state, and keeps the saved member list current until shutdown.
 func (n *Node) discover() {
 	defer n.wg.Done()
-	joined := len(n.cfg.Join) == 0
+	join := n.joinAddrs()
+	joined := len(join) == 0
+	b := &bootstrapper{n: n}
+	bootstrapped := false
+	advertised := n.hadState
+	var saved []string
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	tick := t.C
 	for {
 		if !joined {
-			if _, err := n.gossip.Join(n.cfg.Join); err == nil {
+			if n.gossip.NumMembers() > 1 {
+				joined = true // a peer joined us
+			} else if _, err := n.gossip.Join(join); err == nil {
 				joined = true
-				n.log.Info("joined gossip", "peers", n.cfg.Join)
+				n.log.Info("joined gossip", "peers", join)
 			}
 		}
-		if n.tryBootstrap() && joined {
-			return
+		if !bootstrapped {
+			bootstrapped = b.try()
+		}
+		if !advertised && n.hasRaftState() {
+			advertised = n.advertiseState()
+		}
+		saved = n.savePeers(saved)
+		if joined && bootstrapped && advertised {
+			tick = nil // only membership changes matter now
 		}
 		select {
 		case <-n.shutdownCh:
 			return
-		case <-t.C:
-		case <-n.gossipChanged:
+		case <-tick:
+		case <-n.delegate.discovered:
 		}
 	}
 }
 
-// tryBootstrap forms the cluster once BootstrapExpect servers are alive and
-// none has Raft state. Every node computes the same configuration from the
-// same gossip view, and raft accepts an identical bootstrap on all of them.
-// It returns true when there is nothing more to do.
-func (n *Node) tryBootstrap() bool {
-	if n.hadState || n.cfg.BootstrapExpect == 0 {
-		return true
-	}
-	alive := n.members.alive()
-	if len(alive) < n.cfg.BootstrapExpect {
+// hasRaftState says whether this node holds a log, a snapshot or a term:
+// then it belongs to a cluster.
+func (n *Node) hasRaftState() bool {
+	return n.raft.LastIndex() > 0 || n.raft.CurrentTerm() > 0
+}
+
+// advertiseState tells peers that this node now has Raft state, so that no
+// fresh node with --bootstrap-expect starts a second cluster beside it.
+func (n *Node) advertiseState() bool {
+	if err := n.delegate.setMeta(func(m *nodeMeta) { m.HasState = true }); err != nil {
+		n.log.Error("gossip metadata", "err", err)
 		return false
 	}
-	var servers []raft.Server
-	for _, m := range alive {
-		if m.HasState {
-			n.log.Info("not bootstrapping: a peer already has raft state", "peer", m.ID)
-			return true
-		}
-		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr)})
+	if err := n.gossip.UpdateNode(time.Second); err != nil {
+		n.log.Warn("advertising raft state", "err", err)
 	}
-	if len(servers) > n.cfg.BootstrapExpect {
-		// More servers than expected showed up at once; bootstrap the
-		// first ones by id and let the leader add the rest.
-		servers = servers[:n.cfg.BootstrapExpect]
-	}
-	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
-	if err != nil && err != raft.ErrCantBootstrap {
-		n.log.Error("bootstrap failed", "err", err)
-		return false
-	}
-	n.log.Info("bootstrapped cluster", "servers", len(servers))
 	return true
 }
 
-// reconcile, on the leader, reports voters gossip marks dead and adds alive gossip members missing from the Raft
-// configuration. Dead members are only reported: removing a voter is an
-// operator's decision (tally operator raft remove-peer).
+// leaveGossip announces the leave in this node's metadata, then leaves, so
+// peers report the member "left" rather than "dead".
+func (n *Node) leaveGossip() {
+	if err := n.delegate.setMeta(func(m *nodeMeta) { m.Leaving = true }); err == nil {
+		_ = n.gossip.UpdateNode(500 * time.Millisecond)
+	}
+	_ = n.gossip.Leave(time.Second)
+}
+
+// reconcile, on the leader, adds alive gossip members missing from the Raft
+// configuration and reports voters that gossip marks dead or left. Those are
+// only reported: gossip cannot tell a crashed node from a partitioned one,
+// and a restarting node leaves too, so removing a voter is an operator's
+// decision (tally operator raft remove-peer).
 func (n *Node) reconcile() {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -235,10 +315,11 @@ func (n *Node) reconcile() {
 		known[s.ID] = s.Address
 	}
 	for id := range known {
-		if st := n.members.status(string(id)); st == "dead" && !n.reportedDead[id] {
+		switch st := n.members.status(string(id)); {
+		case (st == "dead" || st == "left") && !n.reportedDead[id]:
 			n.reportedDead[id] = true
-			n.log.Warn("a voter is dead in gossip; if it is gone for good, run `tally operator raft remove-peer "+string(id)+"`", "id", id)
-		} else if st == "alive" {
+			n.log.Warn("a voter is "+st+" in gossip; it stays a voter until removed; if it is gone for good, run `tally operator raft remove-peer "+string(id)+"`", "id", id)
+		case st == "alive":
 			delete(n.reportedDead, id)
 		}
 	}

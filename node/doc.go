@@ -63,12 +63,21 @@
 // than wait for a leader as a client's write would), so the leader loop is
 // free to take the restore's request to re-establish.
 //
-// Discovery. Each node gossips its id, HTTP and Raft addresses and whether
-// it had Raft state at start. With --bootstrap-expect N, a node that sees N
-// alive servers, none with state, bootstraps Raft with exactly those N;
-// every such node computes the same configuration, which Raft accepts. The
-// leader then adds alive gossip members missing from the configuration as
-// voters; it never removes dead ones by itself (an operator does, with
-// `tally operator raft remove-peer`), because gossip cannot tell a crashed
-// node from a partitioned one.
+// Discovery (discovery.go, bootstrap.go). Each node gossips its id, HTTP
+// and Raft addresses, its --bootstrap-expect and whether it has Raft state,
+// and updates that metadata as soon as it gains state. With
+// --bootstrap-expect N, a node bootstraps Raft with exactly the N alive
+// servers advertising the same N, and only when no member ever advertised
+// state (dead and left ones included), no more than N such servers are
+// alive (cutting the list could give nodes different configurations), and
+// every alive peer confirms over GET /v1/status that it has none (gossip
+// metadata can lag). Founders that pass together compute the same
+// configuration, which Raft accepts. Known members' gossip addresses are
+// saved in the data dir (peers.json) and joined on restart besides --join.
+// The leader adds alive gossip members missing from the configuration as
+// voters; it never removes dead or left ones by itself (it logs them; an
+// operator runs `tally operator raft remove-peer`), because gossip cannot
+// tell a crashed node from a partitioned one and a node that left may be
+// restarting. A node sets "leaving" in its metadata before it leaves, since
+// memberlist reports a leave and a death alike.
 package node

@@ -42,8 +42,9 @@ type Node struct {
 	// keyEpochChanged wakes keyLoop when the FSM may have a new key epoch.
 	keyEpochChanged chan struct{}
 
-	gossip  *memberlist.Memberlist
-	members *memberTable
+	gossip   *memberlist.Memberlist
+	delegate *gossipDelegate
+	members  *memberTable
 
 	keys     *keyring
 	lessor   *lessor
@@ -237,7 +238,7 @@ func (n *Node) stop(leave bool) error {
 		close(n.shutdownCh)
 		if n.gossip != nil {
 			if leave {
-				_ = n.gossip.Leave(time.Second)
+				n.leaveGossip()
 			}
 			_ = n.gossip.Shutdown()
 		}
