@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -282,5 +283,33 @@ func TestOwnAndSharedSeatsCountTogether(t *testing.T) {
 				t.Fatalf("after checking in %s: in use = %d, want %d", id, inUse(f), want)
 			}
 		}
+	}
+}
+
+// TestRequestIDsPerLicenseBounded: a license remembers at most
+// MaxRequestsPerLicense request ids. Past that the oldest is forgotten
+// first: a retry of it is a new checkout (a new lease, a new seat), while
+// a recent id is still answered with its original lease.
+func TestRequestIDsPerLicenseBounded(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	view := func(lease, req string, at int64) *Result { // view is uncounted: every checkout fits
+		return h.apply(CmdCheckout, co(lease, "view", Holder{Machine: "m1"}, req, at))
+	}
+	for i := 0; i <= MaxRequestsPerLicense; i++ {
+		mustOK(t, view(fmt.Sprintf("l%d", i), fmt.Sprintf("r%d", i), t0+sec))
+	}
+	recent := fmt.Sprintf("r%d", MaxRequestsPerLicense)
+	if r := mustOK(t, view("again", recent, t0+2*sec)); !r.Retried || r.Lease.ID != fmt.Sprintf("l%d", MaxRequestsPerLicense) {
+		t.Fatalf("retry of the newest id: retried=%v lease %+v, want the original", r.Retried, r.Lease)
+	}
+	if r := mustOK(t, view("l1-again", "r1", t0+2*sec)); !r.Retried || r.Lease.ID != "l1" {
+		t.Fatalf("retry of the second id: retried=%v lease %+v, want l1", r.Retried, r.Lease)
+	}
+	before := h.f.LeaseCount()
+	r := mustOK(t, view("l0-again", "r0", t0+2*sec))
+	if r.Retried || r.Lease.ID != "l0-again" || h.f.LeaseCount() != before+1 {
+		t.Fatalf("retry of the forgotten oldest id: retried=%v lease %+v, leases %d (want a new lease, %d)",
+			r.Retried, r.Lease, h.f.LeaseCount(), before+1)
 	}
 }
