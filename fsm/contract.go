@@ -5,7 +5,8 @@ package fsm
 // Fields are only ever added; command type numbers are never reused.
 
 // CommandType is the first byte of every Raft log entry Tally writes. The
-// second byte is the body version (currently 1); the rest is msgpack.
+// second byte is the body version (1, or 2 for Checkout: fsm.go); the rest
+// is msgpack.
 type CommandType uint8
 
 // IgnoreUnknownFlag marks a command an older node may skip instead of
@@ -209,6 +210,10 @@ type Checkout struct {
 	// BorrowHours > 0 borrows the seat for that many hours, up to the
 	// policy's MaxBorrowHours.
 	BorrowHours int64 `msgpack:"borrow,omitempty"`
+
+	// version is the body version the entry was decoded with (fsm.go);
+	// it is not part of the body.
+	version byte
 }
 
 // Checkin releases a lease; a second checkin of the same lease succeeds.

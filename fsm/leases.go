@@ -13,11 +13,28 @@ import (
 // then a retried request id (answered with the original lease before any
 // other check, so a retry gets the answer the first attempt got), then the
 // license's status and expiry, the feature, and finally the seats.
+//
+// Every refusal of a known license is a lease.denied record whose detail
+// starts with the refusal code: "no seats" at every body version, the
+// others from version 2 on (version 1 entries replay as they were
+// written). An unknown key writes nothing, so keys cannot be probed into
+// the log.
 func (s *state) applyCheckout(c *Checkout) *Result {
 	lic, ok := s.licenseForKey(c.LicenseKey)
 	if !ok {
 		return refuse(CodeUnauthorized, "unknown license key")
 	}
+	res := s.checkout(lic, c)
+	if r := res.Refusal; r != nil && r.Code != CodeNoSeatsAvailable && c.version >= 2 {
+		h := c.Holder
+		s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseDenied, LicenseID: lic.ID,
+			Feature: c.Feature, Holder: &h, Detail: r.Code})
+	}
+	return res
+}
+
+// checkout is applyCheckout for a known license.
+func (s *state) checkout(lic License, c *Checkout) *Result {
 	if c.RequestID != "" {
 		if req, ok := s.request(lic.ID, c.RequestID); ok {
 			if ll, live := s.leases[req.LeaseID]; live {

@@ -30,6 +30,7 @@ func wantLeases(n int) func(t *testing.T, h *harness, r *Result) {
 
 func TestApplyCheckout(t *testing.T) {
 	m1 := Holder{Machine: "m1", User: "alice"}
+	denied := []string{AuditLeaseDenied} // every refusal of a known license
 	full := func(h *harness) {
 		mustOK(h.tb, h.checkout("a", "m1", "", t0))
 		mustOK(h.tb, h.checkout("b", "m2", "", t0))
@@ -56,25 +57,25 @@ func TestApplyCheckout(t *testing.T) {
 			}},
 		{name: "unknown key", cmd: Checkout{LeaseID: "l1", LicenseKey: "nope", Feature: "cad", Holder: m1},
 			code: CodeUnauthorized},
-		{name: "suspended", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseSuspended,
+		{name: "suspended", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseSuspended, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusSuspended}))
 			}},
-		{name: "revoked", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseRevoked,
+		{name: "revoked", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseRevoked, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusRevoked}))
 			}},
 		{name: "expired", cmd: Checkout{LeaseID: "l1", LicenseKey: "key-e", Feature: "cad", Holder: m1, Time: t0 + min},
-			code: CodeLicenseExpired,
+			code: CodeLicenseExpired, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdCreateLicense, CreateLicense{Time: t0,
 					License: License{ID: "lic-e", Key: "key-e", PolicyID: "pol1", ExpiresAt: t0 + min}}))
 			}},
-		{name: "feature not entitled", cmd: co("l1", "render", m1, "", t0), code: CodeFeatureNotEntitled},
-		{name: "no machine", cmd: co("l1", "cad", Holder{User: "alice"}, "", t0), code: CodeInvalidRequest},
-		{name: "no lease id", cmd: co("", "cad", m1, "", t0), code: CodeInvalidRequest},
-		{name: "lease id taken", cmd: co("a", "cad", m1, "", t0), setup: full, code: CodeConflict},
-		{name: "ended lease id is not reused", cmd: co("a", "cad", m1, "", t0+2*sec), code: CodeConflict,
+		{name: "feature not entitled", cmd: co("l1", "render", m1, "", t0), code: CodeFeatureNotEntitled, audit: denied},
+		{name: "no machine", cmd: co("l1", "cad", Holder{User: "alice"}, "", t0), code: CodeInvalidRequest, audit: denied},
+		{name: "no lease id", cmd: co("", "cad", m1, "", t0), code: CodeInvalidRequest, audit: denied},
+		{name: "lease id taken", cmd: co("a", "cad", m1, "", t0), setup: full, code: CodeConflict, audit: denied},
+		{name: "ended lease id is not reused", cmd: co("a", "cad", m1, "", t0+2*sec), code: CodeConflict, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.checkout("a", "m1", "", t0))
 				mustOK(h.tb, h.apply(CmdRevokeLease, RevokeLease{LeaseID: "a", Time: t0 + sec}))
@@ -95,7 +96,7 @@ func TestApplyCheckout(t *testing.T) {
 				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
 				mustOK(h.tb, h.checkout("b", "m2", "", t0))
 			}, check: wantLeases(2)},
-		{name: "retry of an ended lease", cmd: co("c", "cad", m1, "r1", t0+2*sec), code: CodeLeaseExpired,
+		{name: "retry of an ended lease", cmd: co("c", "cad", m1, "r1", t0+2*sec), code: CodeLeaseExpired, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
 				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))

@@ -23,8 +23,9 @@ func (w *world) check(before observation, headIdx uint64, o op, res *Result) {
 		w.stats["granted"]++
 	}
 
-	// Audit: the new records link onto the old head and verify; refusals
-	// write nothing except a lease.denied for no seats; retries write nothing.
+	// Audit: the new records link onto the old head and verify; a refused
+	// checkout of a known license writes one lease.denied naming its code,
+	// other refusals and retries write nothing.
 	from := headIdx
 	if from > 0 {
 		from--
@@ -35,9 +36,9 @@ func (w *world) check(before observation, headIdx uint64, o op, res *Result) {
 	}
 	added := f.Audit(headIdx, 0)
 	switch {
-	case code == CodeNoSeatsAvailable:
-		if len(added) != 1 || added[0].Type != AuditLeaseDenied {
-			t.Fatalf("no seats wrote %d records", len(added))
+	case c != nil && code != "" && code != CodeUnauthorized:
+		if len(added) != 1 || added[0].Type != AuditLeaseDenied || !strings.HasPrefix(added[0].Detail, code) {
+			t.Fatalf("checkout refused with %q wrote %+v, want one lease.denied", code, added)
 		}
 	case code != "" || res.Retried:
 		if len(added) != 0 {
