@@ -14,9 +14,10 @@ import (
 // change of what Apply does for an existing command gets a new version and
 // entries of the old one replay exactly as before. Every command is at
 // version 1 except Checkout: at version 2 every refusal of a known license
-// writes a lease.denied record (version 1 audits only "no seats"). Encode
-// writes a command's current version; decode accepts 1 to current.
-const checkoutVersion = 2
+// writes a lease.denied record (version 1 audits only "no seats"); at
+// version 3 it also keeps the usage counters (usage.go). Encode writes a
+// command's current version; decode accepts 1 to current.
+const checkoutVersion = 3
 
 // currentVersion is the body version this build writes for type t.
 func currentVersion(t CommandType) byte {
@@ -67,6 +68,7 @@ func New() *FSM {
 		CmdRegisterKey:      command((*state).applyRegisterKey),
 		CmdRotateKeys:       command((*state).applyRotateKeys),
 		CmdRetireKey:        command((*state).applyRetireKey),
+		CmdUpdateLicense:    command((*state).applyUpdateLicense),
 	}
 	return f
 }

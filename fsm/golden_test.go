@@ -16,7 +16,8 @@ import (
 // Golden files, one pair (snapshot with its hash, and the log that built
 // it) per generation of the state machine, named by generation: v1 is the
 // first release; v2 added Checkout body version 2 (every refusal audited),
-// key rotation and borrowing to the history. Each must keep loading, and
+// key rotation and borrowing to the history; v3 Checkout version 3 (usage
+// counters), UpdateLicense, license overrides and policy durations. Each must keep loading, and
 // its log keep replaying to its hash, whatever the code becomes: that is
 // the point of keeping them. -update writes the files of a generation
 // that has none; it never overwrites one (delete a pair on purpose to
@@ -32,6 +33,7 @@ type golden struct {
 var goldens = []golden{
 	{"v1", goldenHistory, checkGoldenState},
 	{"v2", goldenHistoryV2, checkGoldenStateV2},
+	{"v3", goldenHistoryV3, checkGoldenStateV3},
 }
 
 func (g golden) path(kind string) string {

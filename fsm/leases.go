@@ -30,6 +30,15 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 		s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseDenied, LicenseID: lic.ID,
 			Feature: c.Feature, Holder: &h, Detail: r.Code})
 	}
+	if c.version >= 3 {
+		switch {
+		case res.Refusal != nil:
+			s.countDenial(lic, c.Feature)
+		case !res.Retried:
+			l := res.Lease
+			s.countGrant(lic.ID, l.Feature, s.seats[seatSlot{lic.ID, l.Feature}].inUse(), c.Time)
+		}
+	}
 	return res
 }
 
@@ -48,7 +57,7 @@ func (s *state) checkout(lic License, c *Checkout) *Result {
 		return r
 	}
 	pol := s.policies[lic.PolicyID]
-	feat, ok := pol.feature(c.Feature)
+	feat, ok := licenseFeature(lic, pol, c.Feature)
 	if !ok {
 		return refuse(CodeFeatureNotEntitled, "feature %q is not in policy %q", c.Feature, pol.ID)
 	}
@@ -71,7 +80,7 @@ func (s *state) checkout(lic License, c *Checkout) *Result {
 	}
 	ttl := c.TTL
 	if ttl <= 0 {
-		ttl = pol.LeaseTTL
+		ttl = LeaseTTLFor(lic, pol)
 	}
 	now := stampOf(c.Time)
 	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: s.names.holder(c.Holder),

@@ -106,13 +106,18 @@ func (w *world) check(before observation, headIdx uint64, o op, res *Result) {
 			if usage[feat.Name].InUse != n {
 				t.Fatalf("%s: usage says %d in use, leases say %d", slot, usage[feat.Name].InUse, n)
 			}
-			if feat.Seats < 0 || n <= feat.Seats {
+			seats := w.seats(lic.ID, pol, feat.Name)
+			if usage[feat.Name].Total != max(seats, -1) {
+				t.Fatalf("%s: usage says %d seats, the model %d", slot, usage[feat.Name].Total, seats)
+			}
+			if seats < 0 || n <= seats {
 				continue
 			}
 			w.stats["over_lowered_limit"]++
-			if !w.lowered[pol.ID] || n > len(before.seats[slot]) {
-				t.Fatalf("%s: %d seats in use of %d (before %d, lowered %v)", slot, n, feat.Seats,
-					len(before.seats[slot]), w.lowered[pol.ID])
+			lowered := w.lowered[pol.ID] || w.lowered[lic.ID]
+			if !lowered || n > len(before.seats[slot]) {
+				t.Fatalf("%s: %d seats in use of %d (before %d, lowered %v)", slot, n, seats,
+					len(before.seats[slot]), lowered)
 			}
 		}
 	}
@@ -132,9 +137,19 @@ func (w *world) checkCheckout(before observation, c *Checkout, res *Result) {
 		return
 	}
 	pol, _ := f.Policy(lic.PolicyID)
-	feat, _ := pol.feature(c.Feature)
+	feat, entitled := pol.feature(c.Feature)
+	feat.Seats = w.seats(lic.ID, pol, c.Feature)
 	slot := before.seats[lic.ID+"/"+c.Feature]
 	mine := modelSeatKey(pol.SeatRule, Lease{ID: c.LeaseID, Holder: c.Holder})
+	defer w.checkCounters(lic.ID)
+	if w.counters[lic.ID] == nil {
+		w.counters[lic.ID] = map[string]FeatureCounters{}
+	}
+	if code != "" && entitled {
+		cs := w.counters[lic.ID][c.Feature]
+		cs.Denied++
+		w.counters[lic.ID][c.Feature] = cs
+	}
 
 	// A "no seats" refusal is only right when every seat is taken and the
 	// holder's seat key does not already hold one of them.
@@ -160,7 +175,20 @@ func (w *world) checkCheckout(before observation, c *Checkout, res *Result) {
 	if feat.Seats >= 0 && !slot[w.seatOf[l.ID]] && len(slot) >= feat.Seats {
 		t.Fatalf("lease %s took a new seat on %s/%s with %d of %d in use", l.ID, lic.ID, l.Feature, len(slot), feat.Seats)
 	}
+	cs := w.counters[lic.ID][l.Feature]
+	cs.Granted++
+	inUse := len(slot)
+	if !slot[w.seatOf[l.ID]] {
+		inUse++
+	}
+	if inUse > cs.PeakInUse {
+		cs.PeakInUse, cs.PeakAt = inUse, c.Time
+	}
+	w.counters[lic.ID][l.Feature] = cs
 	want := c.Time + pol.LeaseTTL
+	if ttl := w.ttlOver[lic.ID]; ttl > 0 {
+		want = c.Time + ttl
+	}
 	switch {
 	case c.BorrowHours > 0:
 		want = c.Time + c.BorrowHours*hour
@@ -171,6 +199,22 @@ func (w *world) checkCheckout(before observation, c *Checkout, res *Result) {
 		t.Fatalf("lease %s granted until %d, want %d", l.ID, l.ExpiresAt, want)
 	}
 	w.promised[l.ID] = l.ExpiresAt
+}
+
+// checkCounters compares a license's usage counters with the model's.
+func (w *world) checkCounters(licenseID string) {
+	w.t.Helper()
+	got := w.h.f.UsageCounters(licenseID)
+	for feat, want := range w.counters[licenseID] {
+		if got[feat] != want {
+			w.t.Fatalf("%s/%s counters = %+v, the model %+v", licenseID, feat, got[feat], want)
+		}
+	}
+	for feat, c := range got {
+		if _, ok := w.counters[licenseID][feat]; !ok && c != (FeatureCounters{}) {
+			w.t.Fatalf("%s/%s counters = %+v, the model has none", licenseID, feat, c)
+		}
+	}
 }
 
 // checkKeys checks the signing-key commands against the model's keys and

@@ -39,13 +39,16 @@ type world struct {
 	h        *harness
 	now      int64
 	nextID   int
-	seatOf   map[string]string            // lease id -> seat key it was granted under
-	promised map[string]int64             // lease id -> latest deadline granted or checkpointed
-	issued   []string                     // every lease id ever granted
-	requests map[string]map[string]reqRec // license -> request id -> first grant
-	lowered  map[string]bool              // policy whose seats were ever lowered
-	keys     map[string]*modelKey         // signing keys registered
-	epoch    uint64                       // the key epoch by the model
+	seatOf   map[string]string                     // lease id -> seat key it was granted under
+	promised map[string]int64                      // lease id -> latest deadline granted or checkpointed
+	issued   []string                              // every lease id ever granted
+	requests map[string]map[string]reqRec          // license -> request id -> first grant
+	lowered  map[string]bool                       // policy or license whose seats were ever lowered
+	seatOver map[string]map[string]int             // license -> feature -> seat override
+	ttlOver  map[string]int64                      // license -> lease TTL override
+	counters map[string]map[string]FeatureCounters // license -> feature -> usage
+	keys     map[string]*modelKey                  // signing keys registered
+	epoch    uint64                                // the key epoch by the model
 	licenses []License
 	stats    map[string]int // outcome counts, to see what the run exercised
 	last     observation    // the state after the previous step
@@ -73,7 +76,8 @@ type op struct {
 func runRandomSequence(t *testing.T, seed int64, stats map[string]int) {
 	w := &world{t: t, stats: stats, rng: rand.New(rand.NewSource(seed)), h: newHarness(t), now: t0,
 		seatOf: map[string]string{}, promised: map[string]int64{}, requests: map[string]map[string]reqRec{},
-		lowered: map[string]bool{}, keys: map[string]*modelKey{}}
+		lowered: map[string]bool{}, keys: map[string]*modelKey{}, seatOver: map[string]map[string]int{},
+		ttlOver: map[string]int64{}, counters: map[string]map[string]FeatureCounters{}}
 	w.provision()
 	n := 50 + w.rng.Intn(51) // 50..100 commands
 	mid := w.rng.Intn(n)
@@ -204,8 +208,10 @@ func (w *world) step() {
 			status = StatusRevoked
 		}
 		res = w.h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: lic.ID, Status: status, Time: w.now})
-	case k < 93:
+	case k < 90:
 		res = w.updatePolicy(lic)
+	case k < 94:
+		res = w.updateLicense(lic)
 	default:
 		o, res = w.keyCommand()
 	}
@@ -236,6 +242,55 @@ func (w *world) updatePolicy(lic License) *Result {
 		}
 	}
 	return w.h.apply(CmdUpdatePolicy, u)
+}
+
+// updateLicense sets, changes or clears a license's overrides.
+func (w *world) updateLicense(lic License) *Result {
+	pol, _ := w.h.f.Policy(lic.PolicyID)
+	o := &Overrides{}
+	over := map[string]int{}
+	if w.rng.Intn(3) > 0 {
+		for _, name := range []string{"cad", "sim"} {
+			if w.rng.Intn(2) == 0 {
+				over[name] = w.rng.Intn(6)
+				o.Seats = append(o.Seats, Feature{Name: name, Seats: over[name]})
+			}
+		}
+		if w.rng.Intn(2) == 0 {
+			o.LeaseTTL = int64(10+w.rng.Intn(100)) * sec
+		}
+		if w.rng.Intn(15) == 0 {
+			o.Seats = append(o.Seats, Feature{Name: "x", Seats: 1}) // not in the policy: refused
+		}
+	}
+	res := w.h.apply(CmdUpdateLicense, UpdateLicense{ID: lic.ID, Overrides: o, Time: w.now})
+	if codeOf(res) != "" {
+		return res
+	}
+	for _, f := range pol.Features {
+		if w.seats(lic.ID, pol, f.Name) > seatsOr(over, f) {
+			w.lowered[lic.ID] = true
+		}
+	}
+	w.seatOver[lic.ID], w.ttlOver[lic.ID] = over, o.LeaseTTL
+	return res
+}
+
+// seats is the model's seat count of a feature for a license.
+func (w *world) seats(licenseID string, pol Policy, feature string) int {
+	for _, f := range pol.Features {
+		if f.Name == feature {
+			return seatsOr(w.seatOver[licenseID], f)
+		}
+	}
+	return 0
+}
+
+func seatsOr(over map[string]int, f Feature) int {
+	if n, ok := over[f.Name]; ok {
+		return n
+	}
+	return f.Seats
 }
 
 // keyCommand registers, rotates or retires a signing key.
