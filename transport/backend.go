@@ -52,6 +52,7 @@ type Backend interface {
 	ReadIndex(ctx context.Context) (uint64, error)
 
 	KeyBackend
+	LicenseUpdateBackend
 }
 
 // NotLeaderError says the request must be served by the leader. LeaderAddr

@@ -100,6 +100,9 @@ func (s *Server) createPolicy(r *request) (answer, error) {
 	if err := checkBorrowHours(req.MaxBorrowHours); err != nil {
 		return answer{}, err
 	}
+	if err := checkDuration(req.DurationSeconds); err != nil {
+		return answer{}, err
+	}
 	return created(s.cfg.Backend.CreatePolicy(r.Context(), req))
 }
 
@@ -130,6 +133,11 @@ func (s *Server) updatePolicy(r *request) (answer, error) {
 	}
 	if req.MaxBorrowHours != nil {
 		if err := checkBorrowHours(*req.MaxBorrowHours); err != nil {
+			return answer{}, err
+		}
+	}
+	if req.DurationSeconds != nil {
+		if err := checkDuration(*req.DurationSeconds); err != nil {
 			return answer{}, err
 		}
 	}
@@ -165,6 +173,9 @@ func (s *Server) createLicense(r *request) (answer, error) {
 		return answer{}, err
 	}
 	if err := checkExpiry(req.ExpiresAt); err != nil {
+		return answer{}, err
+	}
+	if err := checkOverrides(req.Overrides); err != nil {
 		return answer{}, err
 	}
 	if len(req.Metadata) > 64 {

@@ -86,6 +86,7 @@ example TALLY_ADDR and TALLY_TOKEN; a flag given on the command line wins.`,
 	addDesktopCommands(root, a)
 	addAdminCommands(root, a)
 	addLicenseCommands(root, a)
+	addUsageCommands(root, a)
 	addKeyCommands(root, a)
 	addOfflineCommands(root, a)
 	addClusterCommands(root, a)
