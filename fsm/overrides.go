@@ -153,3 +153,16 @@ func LeaseTTLFor(lic License, pol Policy) int64 {
 	}
 	return pol.LeaseTTL
 }
+
+// LicenseFeatures are the policy's features as lic sees them: seat counts
+// overridden where the license says so (for license files and other views
+// of one license's entitlements).
+func LicenseFeatures(lic License, pol Policy) []Feature {
+	out := cloneFeatures(pol.Features)
+	for i := range out {
+		if n, ok := lic.Overrides.seats(out[i].Name); ok {
+			out[i].Seats = n
+		}
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/token"
 )
 
 // TestOverridesDurationAndUsageThroughTheAPI: through a follower (writes
@@ -67,6 +68,29 @@ func TestOverridesDurationAndUsageThroughTheAPI(t *testing.T) {
 	_, err = cl.UpdateLicense(ctx, lic.ID, api.UpdateLicenseRequest{Overrides: &api.LicenseOverrides{Seats: map[string]int{"render": 1}}})
 	if !errors.Is(err, api.ErrInvalidRequest) {
 		t.Fatalf("override of a feature not in the policy: %v", err)
+	}
+
+	// A license file carries the license's own seat counts.
+	until := time.Now().Add(time.Hour)
+	out, err := cl.ExportLicense(ctx, lic.ID, api.ExportLicenseRequest{Until: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := cl.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk []token.JWK
+	for _, k := range jwks.Keys {
+		jwk = append(jwk, token.JWK(k))
+	}
+	keys, err := token.KeySetFromJWKs(jwk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := token.VerifyLicense(out.LicenseFile, keys, time.Now(), "")
+	if err != nil || token.FormatFeatures(claims.Features) != "cad=3, viewer" {
+		t.Fatalf("license file features %+v, %v; want cad=3, viewer", claims, err)
 	}
 
 	c.waitApplied()
