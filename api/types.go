@@ -127,6 +127,9 @@ type Policy struct {
 	MaxBorrowHours  int64     `json:"max_borrow_hours"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	// DurationSeconds, when set, gives a license created on the policy
+	// without expires_at one at its creation + this duration.
+	DurationSeconds int64 `json:"duration_seconds,omitempty"`
 }
 
 // CreatePolicyRequest is the body of POST /v1/policies.
@@ -137,6 +140,7 @@ type CreatePolicyRequest struct {
 	LeaseTTLSeconds int64     `json:"lease_ttl_seconds"`
 	SeatRule        string    `json:"seat_rule,omitempty"`
 	MaxBorrowHours  int64     `json:"max_borrow_hours,omitempty"`
+	DurationSeconds int64     `json:"duration_seconds,omitempty"`
 }
 
 // UpdatePolicyRequest is the body of PATCH /v1/policies/{id}; nil fields
@@ -147,6 +151,7 @@ type UpdatePolicyRequest struct {
 	LeaseTTLSeconds *int64     `json:"lease_ttl_seconds,omitempty"`
 	SeatRule        *string    `json:"seat_rule,omitempty"`
 	MaxBorrowHours  *int64     `json:"max_borrow_hours,omitempty"`
+	DurationSeconds *int64     `json:"duration_seconds,omitempty"`
 }
 
 // License grants a customer the features of its policy.
@@ -161,6 +166,9 @@ type License struct {
 	Metadata  map[string]string    `json:"metadata,omitempty"`
 	CreatedAt time.Time            `json:"created_at"`
 	Seats     map[string]SeatUsage `json:"seats,omitempty"`
+	// Overrides and Usage: see api/usage.go.
+	Overrides *LicenseOverrides       `json:"overrides,omitempty"`
+	Usage     map[string]FeatureUsage `json:"usage,omitempty"`
 }
 
 // CreateLicenseRequest is the body of POST /v1/licenses.
@@ -169,6 +177,7 @@ type CreateLicenseRequest struct {
 	Customer  string            `json:"customer"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	Overrides *LicenseOverrides `json:"overrides,omitempty"`
 }
 
 // AuditRecord is one link of the replicated, hash-chained audit log.

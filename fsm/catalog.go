@@ -68,6 +68,9 @@ func (s *state) applyUpdatePolicy(c *UpdatePolicy) *Result {
 	if c.MaxBorrowHours != nil {
 		p.MaxBorrowHours, changed = *c.MaxBorrowHours, append(changed, "max_borrow_hours")
 	}
+	if c.Duration != nil {
+		p.Duration, changed = *c.Duration, append(changed, "duration")
+	}
 	if r := checkPolicy(&p); r != nil {
 		return r
 	}
@@ -100,6 +103,9 @@ func checkPolicy(p *Policy) *Result {
 	if p.MaxBorrowHours < 0 {
 		return refuse(CodeInvalidRequest, "max borrow hours must not be negative")
 	}
+	if p.Duration < 0 {
+		return refuse(CodeInvalidRequest, "duration must not be negative")
+	}
 	switch p.SeatRule {
 	case "":
 		p.SeatRule = SeatRuleProcess
@@ -125,9 +131,17 @@ func (s *state) applyCreateLicense(c *CreateLicense) *Result {
 	if !ok {
 		return refuse(CodeNotFound, "policy %q not found", l.PolicyID)
 	}
+	if r := checkOverrides(l.Overrides, pol); r != nil {
+		return r
+	}
+	l.Overrides = cloneOverrides(l.Overrides)
 	l.ProductID = pol.ProductID
 	l.Status = StatusActive
 	l.CreatedAt = c.Time
+	if l.ExpiresAt == 0 && pol.Duration > 0 {
+		// From the leader's stamp, so every node computes the same expiry.
+		l.ExpiresAt = addClamped(c.Time, pol.Duration)
+	}
 	s.licenses[l.ID] = l
 	s.licenseByKey[l.Key] = l.ID
 	s.appendAudit(c.Time, AuditRecord{Type: AuditLicenseCreated, LicenseID: l.ID,

@@ -5,7 +5,8 @@ package fsm
 // Fields are only ever added; command type numbers are never reused.
 
 // CommandType is the first byte of every Raft log entry Tally writes. The
-// second byte is the body version (currently 1); the rest is msgpack.
+// second byte is the body version (1, or 2 for Checkout: fsm.go); the rest
+// is msgpack.
 type CommandType uint8
 
 // IgnoreUnknownFlag marks a command an older node may skip instead of
@@ -26,6 +27,7 @@ const (
 	CmdRegisterKey      CommandType = 11
 	CmdRotateKeys       CommandType = 12
 	CmdRetireKey        CommandType = 13
+	CmdUpdateLicense    CommandType = 14
 )
 
 // Seat rules and license statuses (same strings as the API).
@@ -61,6 +63,7 @@ const (
 	AuditPolicyCreated     = "policy.created"
 	AuditPolicyUpdated     = "policy.updated"
 	AuditLicenseCreated    = "license.created"
+	AuditLicenseUpdated    = "license.updated"
 	AuditLicenseSuspended  = "license.suspended"
 	AuditLicenseReinstated = "license.reinstated"
 	AuditLicenseRevoked    = "license.revoked"
@@ -105,6 +108,11 @@ type Policy struct {
 	MaxBorrowHours int64     `msgpack:"borrow"`
 	CreatedAt      int64     `msgpack:"created"`
 	UpdatedAt      int64     `msgpack:"updated"`
+	// Duration (ns), when > 0, gives a license created on the policy
+	// without an expiry one at its creation time + Duration. It is read
+	// once, at creation: changing it changes no existing license's
+	// expiry. omitempty keeps older policies' encoding (and hash).
+	Duration int64 `msgpack:"duration,omitempty"`
 }
 
 // License grants a customer the features of its policy.
@@ -118,6 +126,9 @@ type License struct {
 	ExpiresAt int64             `msgpack:"expires"` // 0 = never
 	Metadata  map[string]string `msgpack:"meta"`
 	CreatedAt int64             `msgpack:"created"`
+	// Overrides replace the policy's seat counts (and lease TTL) for this
+	// license only; nil for none (overrides.go). Never changed in place.
+	Overrides *Overrides `msgpack:"overrides,omitempty"`
 }
 
 // Lease is one checked-out seat. ExpiresAt is the deadline as last
@@ -181,10 +192,14 @@ type UpdatePolicy struct {
 	SeatRule       *string    `msgpack:"rule"`
 	MaxBorrowHours *int64     `msgpack:"borrow"`
 	Time           int64      `msgpack:"time"`
+	// Duration is added after v1: omitempty keeps older entries' bytes.
+	Duration *int64 `msgpack:"duration,omitempty"`
 }
 
+// CreateLicense issues a license. Status is set to active and CreatedAt
+// from Time; without ExpiresAt, a policy Duration sets it to Time+Duration.
 type CreateLicense struct {
-	License License `msgpack:"license"` // Status set to active, CreatedAt from Time
+	License License `msgpack:"license"`
 	Time    int64   `msgpack:"time"`
 }
 
@@ -209,6 +224,10 @@ type Checkout struct {
 	// BorrowHours > 0 borrows the seat for that many hours, up to the
 	// policy's MaxBorrowHours.
 	BorrowHours int64 `msgpack:"borrow,omitempty"`
+
+	// version is the body version the entry was decoded with (fsm.go);
+	// it is not part of the body.
+	version byte
 }
 
 // Checkin releases a lease; a second checkin of the same lease succeeds.

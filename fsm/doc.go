@@ -13,14 +13,21 @@
 // arrives in each command (Time, Unix nanoseconds stamped by the leader);
 // expiry, windows and audit times all derive from it. Same log, same state,
 // byte for byte: Hash is the sha256 of the canonical snapshot encoding, and
-// equal hashes prove it. Maps are never iterated in Apply without sorting.
+// equal hashes prove it. Maps are never iterated in Apply without sorting,
+// unless the result is order-independent (RotateKeys takes the maximum key
+// epoch over a map).
 //
-// Commands. A log entry is [type byte][version byte = 1][msgpack body]
+// Commands. A log entry is [type byte][version byte][msgpack body]
 // (Encode). Type numbers are never reused and body fields are only ever
 // added (msgpack skips unknown fields, zero values fill missing ones), so
-// old logs replay after upgrades. A body version other than 1, a body that
-// does not decode, or an unknown type panics: continuing would let this
-// node's state diverge. A type with IgnoreUnknownFlag (0x80) set that this
+// old logs replay after upgrades. When what Apply does for an existing
+// command changes, its body version goes up and Apply keeps the old
+// behaviour for entries of the old version: every command is at version 1
+// except Checkout, at 3 (at 1 only "no seats" is audited; from 2 every
+// refusal of a known license is; from 3 it keeps the usage counters).
+// Encode writes the current version. A version
+// of 0 or past the current one, a body that does not decode, or an
+// unknown type panics: continuing would let this node's state diverge. A type with IgnoreUnknownFlag (0x80) set that this
 // build does not know is skipped (Apply returns nil) so advisory commands
 // can be added without a lockstep upgrade. Domain answers ("no seats",
 // "suspended") are Results carrying a Refusal, never errors or panics.
@@ -49,9 +56,27 @@
 // new seats until use falls under the limit. Features with Seats < 0 are
 // entitled but not counted (their use is still tracked and reported).
 //
-// Expiry. Live leases sit in a B-tree ordered by (ExpiresAt, LeaseID), so
-// the leader finds due leases with ExpiringBefore in O(k log n). ExpiresAt
-// is the replicated deadline (checkout, then CheckpointLeases, which only
+// Overrides (overrides.go). A license may carry its own seat counts for
+// some features and its own lease TTL (Overrides, set at CreateLicense or
+// by UpdateLicense, audited license.updated); they replace the policy's
+// for that license alone, and the policy still governs the rest. Seat
+// overrides are a list sorted by feature name, not a map, so that their
+// encoding is the same on every node. A policy Duration gives a license
+// created without an expiry one at creation Time + Duration; it is read
+// once, so changing it changes no existing license.
+//
+// Usage counters (usage.go). Per (license, feature): checkouts granted,
+// denied, and the peak of seats in use with its time, counted by Checkout
+// entries of version 3 on (older entries replay without counting). A
+// denial counts only under a feature of the license's policy, so made-up
+// feature names cannot grow the state.
+//
+// Expiry. Live leases sit in a B-tree ordered by (ExpiresAt, LeaseID);
+// ExpiringBefore reads the due ones in O(k log n) (tests and tools use it).
+// The leader does not: it finds due leases in its own in-memory lessor
+// (node package, lessor.popDue), whose deadlines heartbeats move without
+// Raft, and proposes ExpireLeases for them. ExpiresAt is the replicated
+// deadline (checkout, then CheckpointLeases, which only
 // ever moves it later). ExpireLeases ends only leases whose stored deadline
 // is <= the command's Time: a lease never ends before its promised time.
 //
@@ -69,7 +94,9 @@
 // state that never rotated or borrowed still hashes as it did in v1.
 //
 // Audit. Every license event is a record appended in the same Apply as the
-// change: Index (previous + 1, from 1), Time (the command's), PrevHash (the
+// change (a refused checkout of a known license is lease.denied, its detail
+// starting with the refusal code; a missed heartbeat is the lease.expired
+// of its lease, since heartbeats never reach the log): Index (previous + 1, from 1), Time (the command's), PrevHash (the
 // previous Hash, "" for the first) and Hash = hex(sha256(bytes of PrevHash
 // || canonical record)). The canonical record is a msgpack array in fixed
 // order [index, time, type, license_id, lease_id, feature, holder (nil or
@@ -109,13 +136,18 @@
 //
 // Snapshots. "TALLYSNAP", a version byte (1), then msgpack sections in
 // fixed order: products, policies, licenses, leases (with seat keys),
-// request windows, ended leases, audit, keys, meta (applied index, request
-// sequence, key epoch, term of the last operator restore). Each is a name, an array header and items in sorted order,
+// request windows, ended leases, audit, keys, usage (only when there are
+// counters, so a state without any hashes as before), meta (applied index,
+// request sequence, key epoch, term of the last operator restore; always
+// last). Each is a name, an array header and items in sorted order,
 // streamed to the sink with one encoder, never built as one buffer. Taking
 // a snapshot copies values and pointers to immutable leases under the read
 // lock; encoding runs outside it. Restore rejects other versions, builds a
 // whole new state with every index and swaps it in under one lock, and
 // refuses a snapshot behind the state by (restore term, applied index). CheckUpload and Upload.Reader prepare an operator's saved
 // snapshot for raft's user restore (restore.go says why).
-// testdata/ holds a golden snapshot and log from v1 that must keep loading.
+// testdata/ holds golden snapshots and logs, one pair per generation (v1;
+// v2 with Checkout at version 2; v3, whose history runs every command at
+// its current version), that must keep loading and replaying to their
+// hashes; they are never rewritten.
 package fsm

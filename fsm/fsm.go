@@ -10,8 +10,28 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// commandVersion is the body version byte every command carries today.
-const commandVersion = 1
+// Body versions. A command's version byte says how Apply treats it, so a
+// change of what Apply does for an existing command gets a new version and
+// entries of the old one replay exactly as before. Every command is at
+// version 1 except Checkout: at version 2 every refusal of a known license
+// writes a lease.denied record (version 1 audits only "no seats"); at
+// version 3 it also keeps the usage counters (usage.go). Encode writes a
+// command's current version; decode accepts 1 to current.
+const checkoutVersion = 3
+
+// currentVersion is the body version this build writes for type t.
+func currentVersion(t CommandType) byte {
+	if t&^IgnoreUnknownFlag == CmdCheckout {
+		return checkoutVersion
+	}
+	return 1
+}
+
+// versioned is a command whose Apply depends on its body version; decode
+// tells it the version it was read with.
+type versioned interface{ setVersion(v byte) }
+
+func (c *Checkout) setVersion(v byte) { c.version = v }
 
 // FSM is Tally's replicated entitlement state machine. Apply is called by
 // Raft; the read methods may be called concurrently from any goroutine.
@@ -48,6 +68,7 @@ func New() *FSM {
 		CmdRegisterKey:      command((*state).applyRegisterKey),
 		CmdRotateKeys:       command((*state).applyRotateKeys),
 		CmdRetireKey:        command((*state).applyRetireKey),
+		CmdUpdateLicense:    command((*state).applyUpdateLicense),
 	}
 	return f
 }
@@ -109,12 +130,15 @@ func (f *FSM) decode(data []byte) (handler, timed, error) {
 		}
 		return handler{}, nil, fmt.Errorf("unknown command type %d", t)
 	}
-	if len(data) < 2 || data[1] != commandVersion {
+	if len(data) < 2 || data[1] < 1 || data[1] > currentVersion(t) {
 		return handler{}, nil, fmt.Errorf("command type %d has unknown body version", t)
 	}
 	c, err := h.decode(data[2:])
 	if err != nil {
 		return handler{}, nil, err
+	}
+	if vc, ok := c.(versioned); ok {
+		vc.setVersion(data[1])
 	}
 	return h, c, nil
 }
@@ -141,11 +165,18 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	return res
 }
 
-// Encode builds a log entry: [type byte][version byte][msgpack body].
+// Encode builds a log entry: [type byte][version byte][msgpack body], at
+// the command type's current version.
 func Encode(t CommandType, body any) ([]byte, error) {
+	return encodeVersion(t, currentVersion(t), body)
+}
+
+// encodeVersion is Encode at body version v, for tests that write the
+// entries of an older release.
+func encodeVersion(t CommandType, v byte, body any) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte(byte(t))
-	buf.WriteByte(commandVersion)
+	buf.WriteByte(v)
 	enc := msgpack.NewEncoder(&buf)
 	enc.SetSortMapKeys(true)
 	if err := enc.Encode(body); err != nil {

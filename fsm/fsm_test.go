@@ -200,12 +200,24 @@ func TestAuditReadsAndChain(t *testing.T) {
 func TestRestoreRejects(t *testing.T) {
 	h := newHarness(t)
 	h.seed()
+	// Past the target's applied index, so the restore is not refused as behind.
+	mustOK(t, h.apply(CmdCreateProduct, CreateProduct{ID: "p2", Name: "two", Time: t0}))
+	mustOK(t, h.apply(CmdCreateProduct, CreateProduct{ID: "p3", Name: "three", Time: t0}))
 	good := snapshotBytes(t, h.f)
 	bad := func(mut func(b []byte) []byte) io.ReadCloser {
 		return io.NopCloser(bytes.NewReader(mut(append([]byte(nil), good...))))
 	}
-	f := New()
-	mustOK(t, (&harness{tb: t, f: f}).apply(CmdCreateProduct, CreateProduct{ID: "keep", Name: "k"}))
+	// The target holds state the snapshot lacks: a product and a live
+	// lease (on its own license) that the restore must drop.
+	target := newHarness(t)
+	f := target.f
+	mustOK(t, target.apply(CmdCreateProduct, CreateProduct{ID: "keep", Name: "k", Time: t0}))
+	mustOK(t, target.apply(CmdCreatePolicy, CreatePolicy{Time: t0, Policy: Policy{ID: "polx", ProductID: "keep",
+		LeaseTTL: 60 * sec, Features: []Feature{{Name: "cad", Seats: 1}}}}))
+	mustOK(t, target.apply(CmdCreateLicense, CreateLicense{Time: t0,
+		License: License{ID: "lic1", Key: "key-x", PolicyID: "polx"}}))
+	mustOK(t, target.apply(CmdCheckout, Checkout{LeaseID: "stale", LicenseKey: "key-x", Feature: "cad",
+		Holder: Holder{Machine: "m1"}, Time: t0}))
 	before := f.Hash()
 	err := f.Restore(bad(func(b []byte) []byte { b[len(snapshotMagic)] = 2; return b }))
 	if !errors.Is(err, ErrSnapshotVersion) {
@@ -220,11 +232,23 @@ func TestRestoreRejects(t *testing.T) {
 	if f.Hash() != before {
 		t.Fatalf("a failed restore changed the state")
 	}
-	if err := f.Restore(io.NopCloser(bytes.NewReader(good))); err != nil || f.Hash() != h.f.Hash() {
+	if err := f.Restore(io.NopCloser(bytes.NewReader(good))); err != nil {
 		t.Fatalf("good restore: %v", err)
 	}
 	if _, ok := f.Product("keep"); ok {
 		t.Fatalf("restore kept old state")
+	}
+	if n := f.LeaseCount(); n != 0 {
+		t.Fatalf("restore kept %d leases the snapshot does not hold", n)
+	}
+	if _, ok := f.Lease("stale"); ok || len(f.Leases("")) != 0 || len(f.ExpiringBefore(1<<62, 0)) != 0 {
+		t.Fatalf("restore kept the old lease")
+	}
+	if u := f.Usage("lic1"); u["cad"].InUse != 0 {
+		t.Fatalf("usage after restore = %v, want nothing in use", u)
+	}
+	if f.Hash() != h.f.Hash() {
+		t.Fatalf("restored hash differs from the source")
 	}
 	if !strings.HasPrefix(string(good), snapshotMagic) {
 		t.Fatalf("snapshot does not start with the magic")

@@ -13,19 +13,42 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// -update rewrites the v1 golden files. Do it only when the format version
-// changes: the point of the files is that old snapshots and logs keep
-// loading after the code moves on.
-var update = flag.Bool("update", false, "rewrite testdata golden files")
+// Golden files, one pair (snapshot with its hash, and the log that built
+// it) per generation of the state machine, named by generation: v1 is the
+// first release; v2 added Checkout body version 2 (every refusal audited),
+// key rotation and borrowing to the history; v3 Checkout version 3 (usage
+// counters), UpdateLicense, license overrides and policy durations. Each must keep loading, and
+// its log keep replaying to its hash, whatever the code becomes: that is
+// the point of keeping them. -update writes the files of a generation
+// that has none; it never overwrites one (delete a pair on purpose to
+// regenerate it, which is only right before it was ever released).
+var update = flag.Bool("update", false, "write missing testdata golden files")
 
-var (
-	goldenSnapshot = filepath.Join("testdata", "snapshot-v1.bin")
-	goldenHash     = filepath.Join("testdata", "snapshot-v1.hash")
-	goldenLog      = filepath.Join("testdata", "log-v1.bin")
-)
+type golden struct {
+	name    string // file suffix: snapshot-NAME.bin, snapshot-NAME.hash, log-NAME.bin
+	history func(h *harness)
+	check   func(t *testing.T, f *FSM)
+}
 
-// goldenHistory applies a fixed history that touches every command.
+var goldens = []golden{
+	{"v1", goldenHistory, checkGoldenState},
+	{"v2", goldenHistoryV2, checkGoldenStateV2},
+	{"v3", goldenHistoryV3, checkGoldenStateV3},
+}
+
+func (g golden) path(kind string) string {
+	ext := ".bin"
+	if kind == "hash" {
+		kind, ext = "snapshot", ".hash"
+	}
+	return filepath.Join("testdata", kind+"-"+g.name+ext)
+}
+
+// goldenHistory is the v1 history, as the first release wrote it (Checkout
+// at body version 1). It has no borrow, key rotation or retirement:
+// goldenHistoryV2 covers every command.
 func goldenHistory(h *harness) {
+	h.versions = map[CommandType]byte{CmdCheckout: 1}
 	h.seed()
 	m := func(i int) Holder {
 		return Holder{Machine: "m" + string(rune('0'+i)), User: "u", Hostname: "h", Process: "cad.exe"}
@@ -54,39 +77,74 @@ func goldenHistory(h *harness) {
 }
 
 func TestGoldenSnapshot(t *testing.T) {
-	if *update {
+	for _, g := range goldens {
+		t.Run(g.name, func(t *testing.T) {
+			if *update {
+				writeGoldenPair(t, g)
+			}
+			raw, err := os.ReadFile(g.path("hash"))
+			if err != nil {
+				t.Fatalf("%v (generate with: go test ./fsm -run TestGoldenSnapshot -update)", err)
+			}
+			want := strings.TrimSpace(string(raw))
+
+			snap, err := os.ReadFile(g.path("snapshot"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := restoreBytes(t, snap)
+			if got := f.Hash(); got != want {
+				t.Fatalf("golden snapshot restores to hash %s, want %s", got, want)
+			}
+			g.check(t, f)
+
+			replayed := replayLog(t, g.path("log"))
+			if got := replayed.Hash(); got != want {
+				t.Fatalf("golden log replays to hash %s, want %s", got, want)
+			}
+			g.check(t, replayed)
+		})
+	}
+}
+
+// TestGoldenHistoriesAreFrozen: each history function still writes, byte
+// for byte, the log its golden files were made from, so that the fuzz
+// seeds and any regeneration stay the release's own entries.
+func TestGoldenHistoriesAreFrozen(t *testing.T) {
+	for _, g := range goldens {
 		h := newHarness(t)
-		goldenHistory(h)
-		var logBuf bytes.Buffer
-		for _, e := range h.log {
-			logBuf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(e))))
-			logBuf.Write(e)
+		g.history(h)
+		have, err := os.ReadFile(g.path("log"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		writeGolden(t, goldenLog, logBuf.Bytes())
-		writeGolden(t, goldenSnapshot, snapshotBytes(t, h.f))
-		writeGolden(t, goldenHash, []byte(h.f.Hash()+"\n"))
+		if !bytes.Equal(encodeLog(h.log), have) {
+			t.Fatalf("the %s history no longer writes %s", g.name, g.path("log"))
+		}
 	}
-	raw, err := os.ReadFile(goldenHash)
-	if err != nil {
-		t.Fatalf("%v (generate with: go test ./fsm -run TestGoldenSnapshot -update)", err)
-	}
-	want := strings.TrimSpace(string(raw))
+}
 
-	snap, err := os.ReadFile(goldenSnapshot)
-	if err != nil {
-		t.Fatal(err)
+func writeGoldenPair(t *testing.T, g golden) {
+	t.Helper()
+	if _, err := os.Stat(g.path("log")); err == nil {
+		return // golden files are never overwritten
 	}
-	f := restoreBytes(t, snap)
-	if got := f.Hash(); got != want {
-		t.Fatalf("golden snapshot restores to hash %s, want %s", got, want)
-	}
-	checkGoldenState(t, f)
+	h := newHarness(t)
+	g.history(h)
+	writeGolden(t, g.path("log"), encodeLog(h.log))
+	writeGolden(t, g.path("snapshot"), snapshotBytes(t, h.f))
+	writeGolden(t, g.path("hash"), []byte(h.f.Hash()+"\n"))
+}
 
-	replayed := replayLog(t, goldenLog)
-	if got := replayed.Hash(); got != want {
-		t.Fatalf("golden log replays to hash %s, want %s", got, want)
+// encodeLog frames log entries as the golden log files hold them: each a
+// big-endian uint32 length, then the entry.
+func encodeLog(entries [][]byte) []byte {
+	var buf bytes.Buffer
+	for _, e := range entries {
+		buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(e))))
+		buf.Write(e)
 	}
-	checkGoldenState(t, replayed)
+	return buf.Bytes()
 }
 
 func checkGoldenState(t *testing.T, f *FSM) {

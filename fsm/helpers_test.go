@@ -23,6 +23,9 @@ type harness struct {
 	f   *FSM
 	idx uint64
 	log [][]byte
+	// versions, when set, pins command types to an older body version, to
+	// write the entries an older release wrote.
+	versions map[CommandType]byte
 }
 
 func newHarness(tb testing.TB) *harness {
@@ -32,7 +35,11 @@ func newHarness(tb testing.TB) *harness {
 
 func (h *harness) apply(t CommandType, body any) *Result {
 	h.tb.Helper()
-	data, err := Encode(t, body)
+	v, pinned := h.versions[t]
+	if !pinned {
+		v = currentVersion(t)
+	}
+	data, err := encodeVersion(t, v, body)
 	if err != nil {
 		h.tb.Fatalf("encode: %v", err)
 	}

@@ -13,11 +13,37 @@ import (
 // then a retried request id (answered with the original lease before any
 // other check, so a retry gets the answer the first attempt got), then the
 // license's status and expiry, the feature, and finally the seats.
+//
+// Every refusal of a known license is a lease.denied record whose detail
+// starts with the refusal code: "no seats" at every body version, the
+// others from version 2 on (version 1 entries replay as they were
+// written). An unknown key writes nothing, so keys cannot be probed into
+// the log.
 func (s *state) applyCheckout(c *Checkout) *Result {
 	lic, ok := s.licenseForKey(c.LicenseKey)
 	if !ok {
 		return refuse(CodeUnauthorized, "unknown license key")
 	}
+	res := s.checkout(lic, c)
+	if r := res.Refusal; r != nil && r.Code != CodeNoSeatsAvailable && c.version >= 2 {
+		h := c.Holder
+		s.appendAudit(c.Time, AuditRecord{Type: AuditLeaseDenied, LicenseID: lic.ID,
+			Feature: c.Feature, Holder: &h, Detail: r.Code})
+	}
+	if c.version >= 3 {
+		switch {
+		case res.Refusal != nil:
+			s.countDenial(lic, c.Feature)
+		case !res.Retried:
+			l := res.Lease
+			s.countGrant(lic.ID, l.Feature, s.seats[seatSlot{lic.ID, l.Feature}].inUse(), c.Time)
+		}
+	}
+	return res
+}
+
+// checkout is applyCheckout for a known license.
+func (s *state) checkout(lic License, c *Checkout) *Result {
 	if c.RequestID != "" {
 		if req, ok := s.request(lic.ID, c.RequestID); ok {
 			if ll, live := s.leases[req.LeaseID]; live {
@@ -31,7 +57,7 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 		return r
 	}
 	pol := s.policies[lic.PolicyID]
-	feat, ok := pol.feature(c.Feature)
+	feat, ok := licenseFeature(lic, pol, c.Feature)
 	if !ok {
 		return refuse(CodeFeatureNotEntitled, "feature %q is not in policy %q", c.Feature, pol.ID)
 	}
@@ -54,7 +80,7 @@ func (s *state) applyCheckout(c *Checkout) *Result {
 	}
 	ttl := c.TTL
 	if ttl <= 0 {
-		ttl = pol.LeaseTTL
+		ttl = LeaseTTLFor(lic, pol)
 	}
 	now := stampOf(c.Time)
 	l := Lease{ID: c.LeaseID, LicenseID: lic.ID, Feature: feat.Name, Holder: s.names.holder(c.Holder),

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -29,6 +30,7 @@ func wantLeases(n int) func(t *testing.T, h *harness, r *Result) {
 
 func TestApplyCheckout(t *testing.T) {
 	m1 := Holder{Machine: "m1", User: "alice"}
+	denied := []string{AuditLeaseDenied} // every refusal of a known license
 	full := func(h *harness) {
 		mustOK(h.tb, h.checkout("a", "m1", "", t0))
 		mustOK(h.tb, h.checkout("b", "m2", "", t0))
@@ -55,25 +57,25 @@ func TestApplyCheckout(t *testing.T) {
 			}},
 		{name: "unknown key", cmd: Checkout{LeaseID: "l1", LicenseKey: "nope", Feature: "cad", Holder: m1},
 			code: CodeUnauthorized},
-		{name: "suspended", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseSuspended,
+		{name: "suspended", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseSuspended, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusSuspended}))
 			}},
-		{name: "revoked", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseRevoked,
+		{name: "revoked", cmd: co("l1", "cad", m1, "", t0), code: CodeLicenseRevoked, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: "lic1", Status: StatusRevoked}))
 			}},
 		{name: "expired", cmd: Checkout{LeaseID: "l1", LicenseKey: "key-e", Feature: "cad", Holder: m1, Time: t0 + min},
-			code: CodeLicenseExpired,
+			code: CodeLicenseExpired, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.apply(CmdCreateLicense, CreateLicense{Time: t0,
 					License: License{ID: "lic-e", Key: "key-e", PolicyID: "pol1", ExpiresAt: t0 + min}}))
 			}},
-		{name: "feature not entitled", cmd: co("l1", "render", m1, "", t0), code: CodeFeatureNotEntitled},
-		{name: "no machine", cmd: co("l1", "cad", Holder{User: "alice"}, "", t0), code: CodeInvalidRequest},
-		{name: "no lease id", cmd: co("", "cad", m1, "", t0), code: CodeInvalidRequest},
-		{name: "lease id taken", cmd: co("a", "cad", m1, "", t0), setup: full, code: CodeConflict},
-		{name: "ended lease id is not reused", cmd: co("a", "cad", m1, "", t0+2*sec), code: CodeConflict,
+		{name: "feature not entitled", cmd: co("l1", "render", m1, "", t0), code: CodeFeatureNotEntitled, audit: denied},
+		{name: "no machine", cmd: co("l1", "cad", Holder{User: "alice"}, "", t0), code: CodeInvalidRequest, audit: denied},
+		{name: "no lease id", cmd: co("", "cad", m1, "", t0), code: CodeInvalidRequest, audit: denied},
+		{name: "lease id taken", cmd: co("a", "cad", m1, "", t0), setup: full, code: CodeConflict, audit: denied},
+		{name: "ended lease id is not reused", cmd: co("a", "cad", m1, "", t0+2*sec), code: CodeConflict, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.checkout("a", "m1", "", t0))
 				mustOK(h.tb, h.apply(CmdRevokeLease, RevokeLease{LeaseID: "a", Time: t0 + sec}))
@@ -94,7 +96,7 @@ func TestApplyCheckout(t *testing.T) {
 				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
 				mustOK(h.tb, h.checkout("b", "m2", "", t0))
 			}, check: wantLeases(2)},
-		{name: "retry of an ended lease", cmd: co("c", "cad", m1, "r1", t0+2*sec), code: CodeLeaseExpired,
+		{name: "retry of an ended lease", cmd: co("c", "cad", m1, "r1", t0+2*sec), code: CodeLeaseExpired, audit: denied,
 			setup: func(h *harness) {
 				mustOK(h.tb, h.checkout("a", "m1", "r1", t0))
 				mustOK(h.tb, h.apply(CmdCheckin, Checkin{LeaseID: "a", LicenseKey: "key-1", Time: t0 + sec}))
@@ -282,5 +284,33 @@ func TestOwnAndSharedSeatsCountTogether(t *testing.T) {
 				t.Fatalf("after checking in %s: in use = %d, want %d", id, inUse(f), want)
 			}
 		}
+	}
+}
+
+// TestRequestIDsPerLicenseBounded: a license remembers at most
+// MaxRequestsPerLicense request ids. Past that the oldest is forgotten
+// first: a retry of it is a new checkout (a new lease, a new seat), while
+// a recent id is still answered with its original lease.
+func TestRequestIDsPerLicenseBounded(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	view := func(lease, req string, at int64) *Result { // view is uncounted: every checkout fits
+		return h.apply(CmdCheckout, co(lease, "view", Holder{Machine: "m1"}, req, at))
+	}
+	for i := 0; i <= MaxRequestsPerLicense; i++ {
+		mustOK(t, view(fmt.Sprintf("l%d", i), fmt.Sprintf("r%d", i), t0+sec))
+	}
+	recent := fmt.Sprintf("r%d", MaxRequestsPerLicense)
+	if r := mustOK(t, view("again", recent, t0+2*sec)); !r.Retried || r.Lease.ID != fmt.Sprintf("l%d", MaxRequestsPerLicense) {
+		t.Fatalf("retry of the newest id: retried=%v lease %+v, want the original", r.Retried, r.Lease)
+	}
+	if r := mustOK(t, view("l1-again", "r1", t0+2*sec)); !r.Retried || r.Lease.ID != "l1" {
+		t.Fatalf("retry of the second id: retried=%v lease %+v, want l1", r.Retried, r.Lease)
+	}
+	before := h.f.LeaseCount()
+	r := mustOK(t, view("l0-again", "r0", t0+2*sec))
+	if r.Retried || r.Lease.ID != "l0-again" || h.f.LeaseCount() != before+1 {
+		t.Fatalf("retry of the forgotten oldest id: retried=%v lease %+v, leases %d (want a new lease, %d)",
+			r.Retried, r.Lease, h.f.LeaseCount(), before+1)
 	}
 }

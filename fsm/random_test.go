@@ -39,10 +39,16 @@ type world struct {
 	h        *harness
 	now      int64
 	nextID   int
-	seatOf   map[string]string            // lease id -> seat key it was granted under
-	issued   []string                     // every lease id ever granted
-	requests map[string]map[string]reqRec // license -> request id -> first grant
-	lowered  map[string]bool              // policy whose seats were ever lowered
+	seatOf   map[string]string                     // lease id -> seat key it was granted under
+	promised map[string]int64                      // lease id -> latest deadline granted or checkpointed
+	issued   []string                              // every lease id ever granted
+	requests map[string]map[string]reqRec          // license -> request id -> first grant
+	lowered  map[string]bool                       // policy or license whose seats were ever lowered
+	seatOver map[string]map[string]int             // license -> feature -> seat override
+	ttlOver  map[string]int64                      // license -> lease TTL override
+	counters map[string]map[string]FeatureCounters // license -> feature -> usage
+	keys     map[string]*modelKey                  // signing keys registered
+	epoch    uint64                                // the key epoch by the model
 	licenses []License
 	stats    map[string]int // outcome counts, to see what the run exercised
 	last     observation    // the state after the previous step
@@ -53,9 +59,25 @@ type reqRec struct {
 	time  int64
 }
 
+type modelKey struct {
+	epoch   uint64
+	retired bool
+}
+
+// op is the command one step applied, for check.
+type op struct {
+	typ        CommandType
+	checkout   *Checkout
+	checkpoint *CheckpointLeases
+	kid        string // RegisterKey, RetireKey
+	keyEpoch   uint64 // RegisterKey: the epoch registered
+}
+
 func runRandomSequence(t *testing.T, seed int64, stats map[string]int) {
 	w := &world{t: t, stats: stats, rng: rand.New(rand.NewSource(seed)), h: newHarness(t), now: t0,
-		seatOf: map[string]string{}, requests: map[string]map[string]reqRec{}, lowered: map[string]bool{}}
+		seatOf: map[string]string{}, promised: map[string]int64{}, requests: map[string]map[string]reqRec{},
+		lowered: map[string]bool{}, keys: map[string]*modelKey{}, seatOver: map[string]map[string]int{},
+		ttlOver: map[string]int64{}, counters: map[string]map[string]FeatureCounters{}}
 	w.provision()
 	n := 50 + w.rng.Intn(51) // 50..100 commands
 	mid := w.rng.Intn(n)
@@ -100,7 +122,7 @@ func (w *world) provision() {
 	for i := 0; i < 3; i++ {
 		mustOK(w.t, h.apply(CmdCreatePolicy, CreatePolicy{Time: w.now, Policy: Policy{
 			ID: fmt.Sprintf("pol%d", i), ProductID: fmt.Sprintf("p%d", 1+i%2), LeaseTTL: int64(30+w.rng.Intn(120)) * sec,
-			SeatRule: rules[w.rng.Intn(3)],
+			SeatRule: rules[w.rng.Intn(3)], MaxBorrowHours: int64(w.rng.Intn(3) * 24),
 			Features: []Feature{{Name: "cad", Seats: 1 + w.rng.Intn(4)}, {Name: "sim", Seats: 1 + w.rng.Intn(4)},
 				{Name: "view", Seats: -1}}}}))
 	}
@@ -137,9 +159,9 @@ func (w *world) step() {
 	headIdx, _ := f.AuditHead()
 	lic := w.licenses[w.rng.Intn(len(w.licenses))]
 	var res *Result
-	var checkout *Checkout
+	var o op
 	switch k := w.rng.Intn(100); {
-	case k < 45:
+	case k < 42:
 		w.nextID++
 		c := Checkout{LeaseID: fmt.Sprintf("L%d", w.nextID), LicenseKey: lic.Key, Feature: w.pick("cad", "cad", "sim", "view", "x"),
 			Holder:    Holder{Machine: w.pick("m1", "m2", "m3", "m4"), User: w.pick("", "ann", "bob", "cy")},
@@ -150,50 +172,140 @@ func (w *world) step() {
 		if w.rng.Intn(30) == 0 {
 			c.LicenseKey = "bogus"
 		}
-		checkout = &c
+		if w.rng.Intn(4) == 0 { // a shorter TTL than the policy's
+			c.TTL = int64(1+w.rng.Intn(30)) * sec
+		}
+		if w.rng.Intn(8) == 0 {
+			c.BorrowHours = int64(w.rng.Intn(60)) - 2 // sometimes negative, sometimes over the limit
+		}
+		o.checkout = &c
 		res = w.h.apply(CmdCheckout, c)
-	case k < 60:
+	case k < 56:
 		key := lic.Key
 		if l, ok := f.Lease(w.anyLease()); ok && w.rng.Intn(4) > 0 {
 			key = w.licenses[l.LicenseID[3]-'0'].Key
 		}
 		res = w.h.apply(CmdCheckin, Checkin{LeaseID: w.anyLease(), LicenseKey: key, Time: w.now})
-	case k < 65:
+	case k < 61:
 		res = w.h.apply(CmdRevokeLease, RevokeLease{LeaseID: w.anyLease(), Time: w.now})
-	case k < 75:
+	case k < 71:
 		ids := []string{w.anyLease()}
 		for _, l := range f.ExpiringBefore(w.now, 1+w.rng.Intn(5)) {
 			ids = append(ids, l.ID)
 		}
+		o.typ = CmdExpireLeases
 		res = w.h.apply(CmdExpireLeases, ExpireLeases{LeaseIDs: ids, Time: w.now})
-	case k < 83:
-		var ds []LeaseDeadline
+	case k < 79:
+		c := CheckpointLeases{Time: w.now}
 		for _, l := range f.Leases(lic.ID) {
-			ds = append(ds, LeaseDeadline{LeaseID: l.ID, ExpiresAt: l.ExpiresAt + int64(w.rng.Intn(120)-60)*sec})
+			c.Leases = append(c.Leases, LeaseDeadline{LeaseID: l.ID, ExpiresAt: l.ExpiresAt + int64(w.rng.Intn(120)-60)*sec})
 		}
-		res = w.h.apply(CmdCheckpointLeases, CheckpointLeases{Leases: ds, Time: w.now})
-	case k < 91:
+		o.checkpoint = &c
+		res = w.h.apply(CmdCheckpointLeases, c)
+	case k < 86:
 		status := w.pick(StatusSuspended, StatusActive, StatusActive)
 		if w.rng.Intn(12) == 0 {
 			status = StatusRevoked
 		}
 		res = w.h.apply(CmdSetLicenseStatus, SetLicenseStatus{ID: lic.ID, Status: status, Time: w.now})
+	case k < 90:
+		res = w.updatePolicy(lic)
+	case k < 94:
+		res = w.updateLicense(lic)
 	default:
-		pol, _ := f.Policy(lic.PolicyID)
-		feats := append([]Feature(nil), pol.Features...)
-		feats[w.rng.Intn(2)].Seats = 1 + w.rng.Intn(4)
-		u := UpdatePolicy{ID: pol.ID, Features: &feats, Time: w.now}
-		if w.rng.Intn(4) == 0 {
-			u.SeatRule = ptr(w.pick(SeatRuleProcess, SeatRuleMachine, SeatRuleUser))
+		o, res = w.keyCommand()
+	}
+	if o.checkout != nil {
+		o.typ = CmdCheckout
+	} else if o.checkpoint != nil {
+		o.typ = CmdCheckpointLeases
+	}
+	w.check(before, headIdx, o, res)
+}
+
+// updatePolicy changes a license's policy: seats, sometimes the seat rule
+// or the borrow limit.
+func (w *world) updatePolicy(lic License) *Result {
+	pol, _ := w.h.f.Policy(lic.PolicyID)
+	feats := append([]Feature(nil), pol.Features...)
+	feats[w.rng.Intn(2)].Seats = 1 + w.rng.Intn(4)
+	u := UpdatePolicy{ID: pol.ID, Features: &feats, Time: w.now}
+	if w.rng.Intn(4) == 0 {
+		u.SeatRule = ptr(w.pick(SeatRuleProcess, SeatRuleMachine, SeatRuleUser))
+	}
+	if w.rng.Intn(6) == 0 {
+		u.MaxBorrowHours = ptr(int64(w.rng.Intn(3) * 24))
+	}
+	for i, ft := range feats {
+		if ft.Seats < pol.Features[i].Seats {
+			w.lowered[pol.ID] = true
 		}
-		for i, ft := range feats {
-			if ft.Seats < pol.Features[i].Seats {
-				w.lowered[pol.ID] = true
+	}
+	return w.h.apply(CmdUpdatePolicy, u)
+}
+
+// updateLicense sets, changes or clears a license's overrides.
+func (w *world) updateLicense(lic License) *Result {
+	pol, _ := w.h.f.Policy(lic.PolicyID)
+	o := &Overrides{}
+	over := map[string]int{}
+	if w.rng.Intn(3) > 0 {
+		for _, name := range []string{"cad", "sim"} {
+			if w.rng.Intn(2) == 0 {
+				over[name] = w.rng.Intn(6)
+				o.Seats = append(o.Seats, Feature{Name: name, Seats: over[name]})
 			}
 		}
-		res = w.h.apply(CmdUpdatePolicy, u)
+		if w.rng.Intn(2) == 0 {
+			o.LeaseTTL = int64(10+w.rng.Intn(100)) * sec
+		}
+		if w.rng.Intn(15) == 0 {
+			o.Seats = append(o.Seats, Feature{Name: "x", Seats: 1}) // not in the policy: refused
+		}
 	}
-	w.check(before, headIdx, checkout, res)
+	res := w.h.apply(CmdUpdateLicense, UpdateLicense{ID: lic.ID, Overrides: o, Time: w.now})
+	if codeOf(res) != "" {
+		return res
+	}
+	for _, f := range pol.Features {
+		if w.seats(lic.ID, pol, f.Name) > seatsOr(over, f) {
+			w.lowered[lic.ID] = true
+		}
+	}
+	w.seatOver[lic.ID], w.ttlOver[lic.ID] = over, o.LeaseTTL
+	return res
+}
+
+// seats is the model's seat count of a feature for a license.
+func (w *world) seats(licenseID string, pol Policy, feature string) int {
+	for _, f := range pol.Features {
+		if f.Name == feature {
+			return seatsOr(w.seatOver[licenseID], f)
+		}
+	}
+	return 0
+}
+
+func seatsOr(over map[string]int, f Feature) int {
+	if n, ok := over[f.Name]; ok {
+		return n
+	}
+	return f.Seats
+}
+
+// keyCommand registers, rotates or retires a signing key.
+func (w *world) keyCommand() (op, *Result) {
+	kid := w.pick("ka", "kb", "kc", "kd")
+	switch w.rng.Intn(3) {
+	case 0:
+		// Up to one epoch ahead, as a node that outlived a restore does.
+		epoch := uint64(w.rng.Int63n(int64(w.epoch) + 2))
+		return op{typ: CmdRegisterKey, kid: kid, keyEpoch: epoch}, w.h.apply(CmdRegisterKey,
+			RegisterKey{Key: SigningKey{KID: kid, PublicKey: pubKey(kid[1]), NodeID: "n" + kid, Epoch: epoch}, Time: w.now})
+	case 1:
+		return op{typ: CmdRotateKeys}, w.h.apply(CmdRotateKeys, RotateKeys{Time: w.now})
+	}
+	return op{typ: CmdRetireKey, kid: kid}, w.h.apply(CmdRetireKey, RetireKey{KID: kid, Time: w.now})
 }
 
 // observation is what the test sees of the FSM around one Apply.

@@ -76,6 +76,7 @@ func (s *state) usage(licenseID string) map[string]SeatUsage {
 	pol := s.policies[l.PolicyID]
 	out := make(map[string]SeatUsage, len(pol.Features))
 	for _, feat := range pol.Features {
+		feat, _ = licenseFeature(l, pol, feat.Name)
 		total := feat.Seats
 		if total < 0 {
 			total = -1
@@ -244,6 +245,7 @@ func cloneLicense(l License) License {
 	} else {
 		l.Metadata = maps.Clone(l.Metadata)
 	}
+	l.Overrides = cloneOverrides(l.Overrides)
 	return l
 }
 

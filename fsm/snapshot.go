@@ -37,6 +37,7 @@ const (
 	secEnded    = "ended"
 	secAudit    = "audit"
 	secKeys     = "keys"
+	secUsage    = "usage" // optional: only when there are usage counters
 	secMeta     = "meta"
 )
 
@@ -68,6 +69,7 @@ type capture struct {
 	ended    []endedLease
 	audit    auditView
 	keys     []SigningKey
+	counters []snapCounters
 	meta     snapMeta
 }
 
@@ -79,6 +81,7 @@ func (f *FSM) capture() *capture {
 		c.licenses = mapValues(s.licenses)
 		c.leases = mapValues(s.leases)
 		c.keys = mapValues(s.keys)
+		c.counters = captureCounters(s.counters)
 		c.requests = make([]requestEntry, 0, s.requestOrder.Len())
 		s.requestOrder.Ascend(func(r *requestEntry) bool { c.requests = append(c.requests, *r); return true })
 		c.ended = make([]endedLease, 0, s.endedOrder.Len())
@@ -105,6 +108,7 @@ func (c *capture) write(w io.Writer) error {
 	sort.Slice(c.licenses, func(i, j int) bool { return c.licenses[i].ID < c.licenses[j].ID })
 	sort.Slice(c.leases, func(i, j int) bool { return c.leases[i].ID < c.leases[j].ID })
 	sort.Slice(c.keys, func(i, j int) bool { return c.keys[i].KID < c.keys[j].KID })
+	sortCounters(c.counters)
 
 	if _, err := io.WriteString(w, snapshotMagic); err != nil {
 		return err
@@ -137,6 +141,12 @@ func (c *capture) write(w io.Writer) error {
 	}
 	if err == nil {
 		err = writeSection(enc, secKeys, c.keys, nil)
+	}
+	// Written only when there are counters, so that a state without any
+	// encodes and hashes exactly as before the section existed. It sits
+	// before meta, which stays last (CheckUpload replaces it in place).
+	if err == nil && len(c.counters) > 0 {
+		err = writeSection(enc, secUsage, c.counters, nil)
 	}
 	if err == nil {
 		err = writeSection(enc, secMeta, []snapMeta{c.meta}, nil)
@@ -282,9 +292,35 @@ func readState(br *bufio.Reader) (*state, error) {
 	if err == nil {
 		err = readSection(dec, secKeys, func(k SigningKey) { s.keys[k.KID] = k })
 	}
+	// The optional usage section, then meta.
+	var next string
 	if err == nil {
-		err = readSection(dec, secMeta, func(m snapMeta) {
+		next, err = sectionName(dec, secMeta)
+	}
+	if err == nil && next == secUsage {
+		err = readNamedItems(dec, secUsage, nil, func() error {
+			var sc snapCounters
+			if err := dec.Decode(&sc); err != nil {
+				return err
+			}
+			s.restoreCounters(sc)
+			return nil
+		})
+		if err == nil {
+			next, err = sectionName(dec, secMeta)
+		}
+	}
+	if err == nil && next != secMeta {
+		err = fmt.Errorf("fsm: snapshot has section %q where %q belongs", next, secMeta)
+	}
+	if err == nil {
+		err = readNamedItems(dec, secMeta, nil, func() error {
+			var m snapMeta
+			if err := dec.Decode(&m); err != nil {
+				return err
+			}
 			s.applied, s.requestSeq, s.keyEpoch, s.restoreTerm = m.Applied, m.RequestSeq, m.KeyEpoch, m.RestoreTerm
+			return nil
 		})
 	}
 	if err != nil {
@@ -318,13 +354,27 @@ func readSizedSection[T any](dec *msgpack.Decoder, name string, sized func(n int
 // readItems checks the section name, tells sized (when not nil) how many
 // items follow and calls item to read each one.
 func readItems(dec *msgpack.Decoder, name string, sized func(n int), item func() error) error {
-	got, err := dec.DecodeString()
+	got, err := sectionName(dec, name)
 	if err != nil {
-		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)
+		return err
 	}
 	if got != name {
 		return fmt.Errorf("fsm: snapshot has section %q where %q belongs", got, name)
 	}
+	return readNamedItems(dec, name, sized, item)
+}
+
+// sectionName reads the name of the next section, where want belongs.
+func sectionName(dec *msgpack.Decoder, want string) (string, error) {
+	got, err := dec.DecodeString()
+	if err != nil {
+		return "", fmt.Errorf("fsm: snapshot section %s: %w", want, err)
+	}
+	return got, nil
+}
+
+// readNamedItems is readItems once the section's name has been read.
+func readNamedItems(dec *msgpack.Decoder, name string, sized func(n int), item func() error) error {
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
 		return fmt.Errorf("fsm: snapshot section %s: %w", name, err)

@@ -146,6 +146,7 @@ type state struct {
 	requestSeq   uint64
 
 	audit    auditLog
+	counters map[string]map[string]FeatureCounters // license -> feature -> usage (usage.go)
 	keys     map[string]SigningKey
 	names    names  // shared holder strings (names.go)
 	keyEpoch uint64 // bumped by RotateKeys; 0 until the first rotation
@@ -171,6 +172,7 @@ func newState() *state {
 		requestOrder:    btree.NewG(btreeDegree, requestLess),
 		requestNodes:    btree.NewFreeListG[*requestEntry](btree.DefaultFreeListSize),
 		keys:            map[string]SigningKey{},
+		counters:        map[string]map[string]FeatureCounters{},
 		names:           names{},
 	}
 }

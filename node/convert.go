@@ -58,6 +58,7 @@ func toPolicy(p fsm.Policy) api.Policy {
 		MaxBorrowHours:  p.MaxBorrowHours,
 		CreatedAt:       toTime(p.CreatedAt),
 		UpdatedAt:       toTime(p.UpdatedAt),
+		DurationSeconds: p.Duration / int64(time.Second),
 	}
 }
 
@@ -69,8 +70,12 @@ func toSeats(u map[string]fsm.SeatUsage) map[string]api.SeatUsage {
 	return out
 }
 
+// toLicense is the admin view of a license: with live seats and the
+// usage counters.
 func (n *Node) toLicense(l fsm.License) api.License {
-	return licenseWithSeats(l, toSeats(n.fsm.Usage(l.ID)))
+	out := licenseWithSeats(l, toSeats(n.fsm.Usage(l.ID)))
+	out.Usage = toUsage(n.fsm.UsageCounters(l.ID))
+	return out
 }
 
 // licenseWithSeats converts l with seat usage already read, so a caller
@@ -86,6 +91,7 @@ func licenseWithSeats(l fsm.License, seats map[string]api.SeatUsage) api.License
 		Metadata:  l.Metadata,
 		CreatedAt: toTime(l.CreatedAt),
 		Seats:     seats,
+		Overrides: toOverrides(l.Overrides),
 	}
 	if l.ExpiresAt != 0 {
 		t := toTime(l.ExpiresAt)

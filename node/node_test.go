@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -511,5 +513,18 @@ func TestDomainRefusalsOverHTTP(t *testing.T) {
 	expect("reinstating a revoked license", err, api.Errorf(api.CodeConflict, ""))
 	_, err = cl.License(ctx, "lic_nope")
 	expect("unknown license", err, api.ErrNotFound)
+	// The node proposes checkouts at the body version that audits every
+	// refusal of a known license (the unknown key leaves no trace).
+	var denied []string
+	for _, r := range c.nodes[c.waitLeader()].n.FSM().Audit(0, 0) {
+		if r.Type == fsm.AuditLeaseDenied {
+			denied = append(denied, strings.Fields(r.Detail)[0])
+		}
+	}
+	want := []string{api.CodeFeatureNotEntitled, api.CodeLicenseExpired, api.CodeLicenseSuspended,
+		api.CodeNoSeatsAvailable, api.CodeLicenseRevoked}
+	if !slices.Equal(denied, want) {
+		t.Errorf("lease.denied records %v, want %v", denied, want)
+	}
 	c.checkInvariants()
 }

@@ -25,8 +25,8 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 	ttl := req.TTLSeconds * int64(time.Second)
 	if req.TTLSeconds > 0 {
 		if lic, ok := n.fsm.LicenseByKey(req.LicenseKey); ok {
-			if pol, ok := n.fsm.Policy(lic.PolicyID); ok && ttl > pol.LeaseTTL {
-				return nil, api.Errorf(api.CodeInvalidRequest, "ttl_seconds may not exceed the policy's lease TTL")
+			if pol, ok := n.fsm.Policy(lic.PolicyID); ok && ttl > fsm.LeaseTTLFor(lic, pol) {
+				return nil, api.Errorf(api.CodeInvalidRequest, "ttl_seconds may not exceed the license's lease TTL")
 			}
 		}
 	}

@@ -58,6 +58,7 @@ func (n *Node) CreatePolicy(ctx context.Context, req api.CreatePolicyRequest) (*
 			LeaseTTL:       req.LeaseTTLSeconds * int64(time.Second),
 			SeatRule:       req.SeatRule,
 			MaxBorrowHours: req.MaxBorrowHours,
+			Duration:       req.DurationSeconds * int64(time.Second),
 		},
 		Time: n.now(),
 	})
@@ -77,6 +78,10 @@ func (n *Node) UpdatePolicy(ctx context.Context, id string, req api.UpdatePolicy
 	if req.LeaseTTLSeconds != nil {
 		ttl := *req.LeaseTTLSeconds * int64(time.Second)
 		cmd.LeaseTTL = &ttl
+	}
+	if req.DurationSeconds != nil {
+		d := *req.DurationSeconds * int64(time.Second)
+		cmd.Duration = &d
 	}
 	res, err := n.apply(fsm.CmdUpdatePolicy, cmd)
 	if err != nil {
@@ -118,7 +123,8 @@ func (n *Node) CreateLicense(ctx context.Context, req api.CreateLicenseRequest) 
 	if err != nil {
 		return nil, err
 	}
-	lic := fsm.License{ID: id, Key: key, PolicyID: req.PolicyID, Customer: req.Customer, Metadata: req.Metadata}
+	lic := fsm.License{ID: id, Key: key, PolicyID: req.PolicyID, Customer: req.Customer, Metadata: req.Metadata,
+		Overrides: fromOverrides(req.Overrides)}
 	if req.ExpiresAt != nil {
 		lic.ExpiresAt = req.ExpiresAt.UnixNano()
 	}

@@ -52,7 +52,7 @@ func (n *Node) ExportLicense(ctx context.Context, id string, req api.ExportLicen
 		ProductID: lic.ProductID,
 		Customer:  lic.Customer,
 		PolicyID:  lic.PolicyID,
-		Features:  licenseFeatures(pol.Features),
+		Features:  licenseFeatures(fsm.LicenseFeatures(lic, pol)),
 		Machine:   req.Machine,
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),

@@ -55,6 +55,7 @@ type Backend interface {
 	ReadIndex(ctx context.Context) (uint64, error)
 
 	KeyBackend
+	LicenseUpdateBackend
 }
 
 // NotLeaderError says the request must be served by the leader. LeaderAddr

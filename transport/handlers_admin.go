@@ -101,6 +101,9 @@ func (s *Server) createPolicy(r *request) (answer, error) {
 	if err := checkBorrowHours(req.MaxBorrowHours); err != nil {
 		return answer{}, err
 	}
+	if err := checkDuration(req.DurationSeconds); err != nil {
+		return answer{}, err
+	}
 	return created(s.cfg.Backend.CreatePolicy(r.Context(), req))
 }
 
@@ -139,6 +142,11 @@ func (s *Server) updatePolicy(r *request) (answer, error) {
 			return answer{}, err
 		}
 	}
+	if req.DurationSeconds != nil {
+		if err := checkDuration(*req.DurationSeconds); err != nil {
+			return answer{}, err
+		}
+	}
 	return ok(s.cfg.Backend.UpdatePolicy(r.Context(), r.PathValue("id"), req))
 }
 
@@ -171,6 +179,9 @@ func (s *Server) createLicense(r *request) (answer, error) {
 		return answer{}, err
 	}
 	if err := checkExpiry(req.ExpiresAt); err != nil {
+		return answer{}, err
+	}
+	if err := checkOverrides(req.Overrides); err != nil {
 		return answer{}, err
 	}
 	if len(req.Metadata) > 64 {

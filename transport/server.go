@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	admin("GET /v1/cluster/snapshot", s.snapshot)
 	s.mux.Handle(restorePattern, s.restoreRoute())
 	s.keyRoutes(admin)
+	s.licenseUpdateRoutes(admin)
 
 	gatherer := s.cfg.Gatherer
 	if gatherer == nil {

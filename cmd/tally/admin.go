@@ -129,6 +129,7 @@ type policyFlags struct {
 	ttl            time.Duration
 	seatRule       enumValue
 	maxBorrowHours int64
+	duration       time.Duration
 }
 
 // add registers the flags; create marks those policy create requires.
@@ -144,6 +145,7 @@ func (p *policyFlags) add(cmd *cobra.Command, create bool) {
 	f.DurationVar(&p.ttl, "ttl", 0, "lease TTL: how long a seat lives without a heartbeat, e.g. 60s"+required)
 	f.Var(&p.seatRule, "seat-rule", "what shares a seat: process (every checkout), machine or user")
 	f.Int64Var(&p.maxBorrowHours, "max-borrow-hours", 0, "longest offline borrow, in hours (0: no borrowing)")
+	f.DurationVar(&p.duration, "duration", 0, "license term: a license created without --expires expires this long after it is created, e.g. 8760h (0: never)")
 }
 
 func policyCreateCmd(a *app) *cobra.Command {
@@ -180,6 +182,7 @@ or just name for one that is entitled without a seat count.`,
 				LeaseTTLSeconds: ttl,
 				SeatRule:        p.seatRule.value,
 				MaxBorrowHours:  p.maxBorrowHours,
+				DurationSeconds: int64(p.duration / time.Second),
 			})
 			if err != nil {
 				return err
@@ -206,6 +209,9 @@ func printPolicy(w io.Writer, p *api.Policy) {
 	row(w, "lease_ttl", time.Duration(p.LeaseTTLSeconds)*time.Second)
 	row(w, "seat_rule", p.SeatRule)
 	row(w, "max_borrow_hours", p.MaxBorrowHours)
+	if p.DurationSeconds > 0 {
+		row(w, "duration", time.Duration(p.DurationSeconds)*time.Second)
+	}
 	row(w, "updated_at", fmtTime(p.UpdatedAt))
 }
 
@@ -269,6 +275,10 @@ forms here are TALLY_POLICY_UPDATE_FEATURE, TALLY_POLICY_UPDATE_TTL and so on.`,
 					return usagef("--max-borrow-hours must be >= 0")
 				}
 				req.MaxBorrowHours = &p.maxBorrowHours
+			}
+			if changed("duration") {
+				secs := int64(p.duration / time.Second)
+				req.DurationSeconds = &secs
 			}
 			if req == (api.UpdatePolicyRequest{}) {
 				return usagef("nothing to update: give at least one of --name, --feature, --ttl, --seat-rule, --max-borrow-hours")

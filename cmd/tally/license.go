@@ -109,6 +109,9 @@ func printLicense(w io.Writer, l *api.License) {
 	row(w, "expires_at", fmtTimePtr(l.ExpiresAt))
 	row(w, "created_at", fmtTime(l.CreatedAt))
 	row(w, "seats", fmtSeats(l.Seats))
+	if l.Overrides != nil {
+		row(w, "overrides", fmtOverrides(l.Overrides))
+	}
 	for _, k := range sortedKeys(l.Metadata) {
 		row(w, "meta."+k, l.Metadata[k])
 	}

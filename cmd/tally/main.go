@@ -88,6 +88,7 @@ TALLY_TOKEN and the flags of desktop and server commands as TALLY_<FLAG>
 	addDesktopCommands(root, a)
 	addAdminCommands(root, a)
 	addLicenseCommands(root, a)
+	addUsageCommands(root, a)
 	addKeyCommands(root, a)
 	addOfflineCommands(root, a)
 	addClusterCommands(root, a)
