@@ -120,7 +120,8 @@ func checkPolicyFields(features []api.Feature, ttl, borrow int64, rule string) e
 
 func (strictBackend) CreatePolicy(_ context.Context, r api.CreatePolicyRequest) (*api.Policy, error) {
 	if err := firstErr(checkText("product_id", r.ProductID, true), checkText("name", r.Name, true),
-		checkPolicyFields(r.Features, r.LeaseTTLSeconds, r.MaxBorrowHours, r.SeatRule)); err != nil {
+		checkPolicyFields(r.Features, r.LeaseTTLSeconds, r.MaxBorrowHours, r.SeatRule),
+		checkNanos("duration_seconds", r.DurationSeconds, time.Second)); err != nil {
 		return nil, err
 	}
 	return &api.Policy{ID: "pol_1", Name: r.Name}, nil
@@ -143,11 +144,14 @@ func (strictBackend) UpdatePolicy(_ context.Context, id string, r api.UpdatePoli
 	if r.SeatRule != nil {
 		rule = *r.SeatRule
 	}
-	var name error
+	var name, duration error
 	if r.Name != nil {
 		name = checkText("name", *r.Name, true)
 	}
-	if err := firstErr(name, checkPolicyFields(features, ttl, borrow, rule)); err != nil {
+	if r.DurationSeconds != nil {
+		duration = checkNanos("duration_seconds", *r.DurationSeconds, time.Second)
+	}
+	if err := firstErr(name, duration, checkPolicyFields(features, ttl, borrow, rule)); err != nil {
 		return nil, err
 	}
 	return &api.Policy{ID: id}, nil
@@ -172,7 +176,39 @@ func (strictBackend) CreateLicense(_ context.Context, r api.CreateLicenseRequest
 			return nil, err
 		}
 	}
+	if err := strictOverrides(r.Overrides); err != nil {
+		return nil, err
+	}
 	return &api.License{ID: "lic_1", Key: "K", PolicyID: r.PolicyID, Customer: r.Customer}, nil
+}
+
+func (strictBackend) UpdateLicense(_ context.Context, id string, r api.UpdateLicenseRequest) (*api.License, error) {
+	if r.Overrides == nil {
+		return nil, errSlipped("PATCH without overrides")
+	}
+	if err := strictOverrides(r.Overrides); err != nil {
+		return nil, err
+	}
+	return &api.License{ID: id, Key: "K"}, nil
+}
+
+// strictOverrides holds a license's overrides to the handlers' rules.
+func strictOverrides(o *api.LicenseOverrides) error {
+	if o == nil {
+		return nil
+	}
+	if len(o.Seats) > maxOverrides {
+		return errSlipped("%d seat overrides", len(o.Seats))
+	}
+	for f, n := range o.Seats {
+		if err := checkText("overrides feature", f, true); err != nil {
+			return err
+		}
+		if n < -1 {
+			return errSlipped("seat override %d", n)
+		}
+	}
+	return checkNanos("overrides.lease_ttl_seconds", o.LeaseTTLSeconds, time.Second)
 }
 
 func (strictBackend) Audit(_ context.Context, after uint64, limit int, c string) ([]api.AuditRecord, error) {
@@ -275,22 +311,31 @@ func FuzzCreatePolicyBody(f *testing.F) {
 		`{"product_id":"p","name":"n","features":[{"name":"cad","seats":0}],"lease_ttl_seconds":60}`,
 		`{"product_id":"p","name":"n","features":[{"name":"cad"}],"lease_ttl_seconds":9300000000}`,
 		`{"product_id":"p","name":"n","features":[null],"lease_ttl_seconds":60}`,
-		`{"product_id":"p","name":"n","features":[{"name":"cad"}],"lease_ttl_seconds":60,"max_borrow_hours":3000000}`)
+		`{"product_id":"p","name":"n","features":[{"name":"cad"}],"lease_ttl_seconds":60,"max_borrow_hours":3000000}`,
+		`{"product_id":"p","name":"n","features":[{"name":"cad"}],"lease_ttl_seconds":60,"duration_seconds":9300000000000}`)
 }
 
 func FuzzUpdatePolicyBody(f *testing.F) {
 	fuzzBody(f, http.MethodPatch, "/v1/policies/pol_1", token,
 		`{"name":"n2"}`, `{"features":[{"name":"cad","seats":5}]}`, `{"features":[]}`, `{"features":null}`,
-		`{"lease_ttl_seconds":120,"seat_rule":"user","max_borrow_hours":24}`, `{"lease_ttl_seconds":0}`, `{"name":""}`)
+		`{"lease_ttl_seconds":120,"seat_rule":"user","max_borrow_hours":24}`, `{"lease_ttl_seconds":0}`, `{"name":""}`,
+		`{"duration_seconds":31536000}`, `{"duration_seconds":-1}`)
 }
 
 func FuzzCreateLicenseBody(f *testing.F) {
 	fuzzBody(f, http.MethodPost, "/v1/licenses", token,
 		`{"policy_id":"p","customer":"Acme","expires_at":"2027-01-31T00:00:00Z","metadata":{"contract":"C-1"}}`,
+		`{"policy_id":"p","customer":"Acme","overrides":{"seats":{"cad":5,"viewer":-1},"lease_ttl_seconds":90}}`,
 		`{"policy_id":"p","customer":"Acme"}`,
 		`{"policy_id":"p","customer":"Acme","expires_at":"1970-01-01T00:00:00Z"}`,
 		`{"policy_id":"p","customer":"Acme","expires_at":"9999-12-31T23:59:59Z"}`,
 		`{"policy_id":"p","customer":"Acme","metadata":{"":"x"}}`)
+}
+
+func FuzzUpdateLicenseBody(f *testing.F) {
+	fuzzBody(f, http.MethodPatch, "/v1/licenses/lic_1", token,
+		`{"overrides":{"seats":{"cad":5}}}`, `{"overrides":{"seats":{"cad":-1},"lease_ttl_seconds":30}}`,
+		`{"overrides":null}`, `{"overrides":{}}`, `{"overrides":{"seats":{"":2}}}`, `{"overrides":{"lease_ttl_seconds":-5}}`)
 }
 
 // FuzzAuditQuery covers the query string of GET /v1/audit, which `tally
