@@ -6,19 +6,28 @@
 #   scripts/run-local.sh              start the cluster (make run)
 #   scripts/run-local.sh restart n3   start a node you killed again, with
 #                                     its data, from another terminal
+#
+# For tests that run it beside other clusters: TALLY_LOCAL_PORT_OFFSET is
+# added to every port (default 0), TALLY_LOCAL_DIR replaces .tally-run and
+# TALLY_LOCAL_BIN replaces ./bin/tally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=./bin/tally
-DIR=.tally-run
-ADDRS=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
+BIN=${TALLY_LOCAL_BIN:-./bin/tally}
+DIR=${TALLY_LOCAL_DIR:-.tally-run}
+OFF=${TALLY_LOCAL_PORT_OFFSET:-0}
+http_port() { echo $((7100 + OFF + $1)); }
+raft_port() { echo $((7200 + OFF + $1)); }
+gossip_port() { echo $((7300 + OFF + $1)); }
+ADDRS=127.0.0.1:$(http_port 1),127.0.0.1:$(http_port 2),127.0.0.1:$(http_port 3)
 
 # start_node N starts node nN in the background, appending to its log, and
 # records its pid so that Ctrl-C in the first terminal stops it too.
 start_node() {
   local i=$1
   "$BIN" agent --node-id "n$i" --data-dir "$DIR/n$i" \
-    --http-addr "127.0.0.1:710$i" --raft-addr "127.0.0.1:720$i" --gossip-addr "127.0.0.1:730$i" \
-    --bootstrap-expect 3 --join 127.0.0.1:7301 --join 127.0.0.1:7302 --join 127.0.0.1:7303 \
+    --http-addr "127.0.0.1:$(http_port "$i")" --raft-addr "127.0.0.1:$(raft_port "$i")" \
+    --gossip-addr "127.0.0.1:$(gossip_port "$i")" --bootstrap-expect 3 \
+    --join "127.0.0.1:$(gossip_port 1)" --join "127.0.0.1:$(gossip_port 2)" --join "127.0.0.1:$(gossip_port 3)" \
     --admin-token-file "$DIR/admin-token" >>"$DIR/n$i.log" 2>&1 &
   echo $! >"$DIR/n$i.pid"
   # The shell need not report a node the user kills on purpose.
@@ -45,12 +54,12 @@ if [ "${1:-}" = restart ]; then
   exit 0
 fi
 
-for port in 7101 7102 7103 7201 7202 7203 7301 7302 7303; do
+for i in 1 2 3; do for port in $(http_port $i) $(raft_port $i) $(gossip_port $i); do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     echo "port $port is in use: is another Tally (make run, tally dev) still running?" >&2
     exit 1
   fi
-done
+done; done
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
