@@ -156,7 +156,7 @@
 // refuses a snapshot behind the state by (restore term, applied index). CheckUpload and Upload.Reader prepare an operator's saved
 // snapshot for raft's user restore (restore.go says why).
 // testdata/ holds golden snapshots and logs, one pair per generation (v1;
-// v2 with Checkout at version 2; v3, whose history runs every command at
-// its current version), that must keep loading and replaying to their
+// v2 with Checkout at version 2; v3 with Checkout at version 3; v4, whose
+// history runs every command at its current version), that must keep loading and replaying to their
 // hashes; they are never rewritten.
 package fsm
