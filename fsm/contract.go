@@ -5,7 +5,7 @@ package fsm
 // Fields are only ever added; command type numbers are never reused.
 
 // CommandType is the first byte of every Raft log entry Tally writes. The
-// second byte is the body version (1, or 2 for Checkout: fsm.go); the rest
+// second byte is the body version (1, or up to 4 for Checkout: fsm.go); the rest
 // is msgpack.
 type CommandType uint8
 
@@ -144,7 +144,8 @@ type Lease struct {
 	ExpiresAt int64  `msgpack:"expires"`
 	TTL       int64  `msgpack:"ttl"` // nanoseconds
 	// BorrowedUntil is set on a borrowed lease: it is its ExpiresAt at
-	// checkout and needs no heartbeats until then. omitempty keeps the
+	// checkout (never past the license's expiry, from Checkout version 4)
+	// and needs no heartbeats until then. omitempty keeps the
 	// encoding (and the state hash) of every other lease unchanged.
 	BorrowedUntil int64 `msgpack:"borrow,omitempty"`
 }

@@ -23,9 +23,10 @@
 // old logs replay after upgrades. When what Apply does for an existing
 // command changes, its body version goes up and Apply keeps the old
 // behaviour for entries of the old version: every command is at version 1
-// except Checkout, at 3 (at 1 only "no seats" is audited; from 2 every
-// refusal of a known license is; from 3 it keeps the usage counters).
-// Encode writes the current version. A version
+// except Checkout, at 4 (at 1 only "no seats" is audited; from 2 every
+// refusal of a known license is; from 3 it keeps the usage counters; from
+// 4 a lease's ExpiresAt and BorrowedUntil are capped at the license's
+// ExpiresAt). Encode writes the current version. A version
 // of 0 or past the current one, a body that does not decode, or an
 // unknown type panics: continuing would let this node's state diverge. A type with IgnoreUnknownFlag (0x80) set that this
 // build does not know is skipped (Apply returns nil) so advisory commands
@@ -80,10 +81,18 @@
 // ever moves it later). ExpireLeases ends only leases whose stored deadline
 // is <= the command's Time: a lease never ends before its promised time.
 //
+// Lease limit. No lease outlives its license: from Checkout version 4 a
+// lease's deadline is capped at the license's expiry (0: none), and
+// LeaseTimers gives the leader that expiry as each lease's Limit (derived
+// from the license, not stored with the lease), so the leader's lessor
+// caps heartbeats, re-arms and checkpoints there too. Leases checked out
+// at older versions keep the deadline they were promised.
+//
 // Borrowing. A checkout with BorrowHours (up to the policy's
 // MaxBorrowHours; 0 forbids it: borrow_not_allowed) stores the borrow end
 // as both BorrowedUntil and ExpiresAt, and keeps the heartbeat TTL as TTL,
-// so the leader's re-arm max(stored, now+TTL) can only keep or extend it.
+// so the leader's re-arm max(stored, now+TTL) can only keep or extend it
+// (up to the license's expiry: a borrow ends with its license at the latest).
 // Its lease.checkout record carries "borrow hours=N until=T" as detail.
 //
 // Signing keys. The state holds public keys only, each with its node id
@@ -147,7 +156,7 @@
 // refuses a snapshot behind the state by (restore term, applied index). CheckUpload and Upload.Reader prepare an operator's saved
 // snapshot for raft's user restore (restore.go says why).
 // testdata/ holds golden snapshots and logs, one pair per generation (v1;
-// v2 with Checkout at version 2; v3, whose history runs every command at
-// its current version), that must keep loading and replaying to their
+// v2 with Checkout at version 2; v3 with Checkout at version 3; v4, whose
+// history runs every command at its current version), that must keep loading and replaying to their
 // hashes; they are never rewritten.
 package fsm

@@ -15,9 +15,11 @@ import (
 // entries of the old one replay exactly as before. Every command is at
 // version 1 except Checkout: at version 2 every refusal of a known license
 // writes a lease.denied record (version 1 audits only "no seats"); at
-// version 3 it also keeps the usage counters (usage.go). Encode writes a
-// command's current version; decode accepts 1 to current.
-const checkoutVersion = 3
+// version 3 it also keeps the usage counters (usage.go); at version 4 a
+// lease's deadline (and a borrow's end) is capped at the license's expiry,
+// so no lease outlives its license. Encode writes a command's current
+// version; decode accepts 1 to current.
+const checkoutVersion = 4
 
 // currentVersion is the body version this build writes for type t.
 func currentVersion(t CommandType) byte {

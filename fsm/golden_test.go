@@ -17,9 +17,10 @@ import (
 // it) per generation of the state machine, named by generation: v1 is the
 // first release; v2 added Checkout body version 2 (every refusal audited),
 // key rotation and borrowing to the history; v3 Checkout version 3 (usage
-// counters), UpdateLicense, license overrides and policy durations. Each must keep loading, and
-// its log keep replaying to its hash, whatever the code becomes: that is
-// the point of keeping them. -update writes the files of a generation
+// counters), UpdateLicense, license overrides and policy durations; v4
+// Checkout version 4 (leases capped at the license's expiry). Each must
+// keep loading, and its log keep replaying to its hash, whatever the code
+// becomes: that is the point of keeping them. -update writes the files of a generation
 // that has none; it never overwrites one (delete a pair on purpose to
 // regenerate it, which is only right before it was ever released).
 var update = flag.Bool("update", false, "write missing testdata golden files")
@@ -34,6 +35,7 @@ var goldens = []golden{
 	{"v1", goldenHistory, checkGoldenState},
 	{"v2", goldenHistoryV2, checkGoldenStateV2},
 	{"v3", goldenHistoryV3, checkGoldenStateV3},
+	{"v4", goldenHistoryV4, checkGoldenStateV4},
 }
 
 func (g golden) path(kind string) string {

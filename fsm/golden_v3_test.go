@@ -12,6 +12,7 @@ const day = 24 * hour
 // the v3 generation: Checkout at body version 3 (usage counters), policy
 // durations, license overrides at creation and by UpdateLicense.
 func goldenHistoryV3(h *harness) {
+	h.versions = map[CommandType]byte{CmdCheckout: 3}
 	h.seed() // p1; pol1 (cad: 2 seats, view: uncounted, ttl 60 s); lic1 with key-1
 	m := func(i int) Holder {
 		return Holder{Machine: "m" + string(rune('0'+i)), User: "u", Hostname: "h", Process: "cad.exe"}

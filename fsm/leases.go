@@ -91,6 +91,15 @@ func (s *state) checkout(lic License, c *Checkout) *Result {
 		// new leader's re-arm, max(stored, now+TTL), keeps the borrow end.
 		l.BorrowedUntil = addClamped(now, c.BorrowHours*int64(time.Hour))
 		l.ExpiresAt = l.BorrowedUntil
+	}
+	if c.version >= 4 {
+		// No lease, and so no token signed for it, outlives its license.
+		l.ExpiresAt = capAt(l.ExpiresAt, lic.ExpiresAt)
+		if l.BorrowedUntil != 0 {
+			l.BorrowedUntil = capAt(l.BorrowedUntil, lic.ExpiresAt)
+		}
+	}
+	if c.BorrowHours > 0 {
 		detail = fmt.Sprintf("borrow hours=%d until=%s", c.BorrowHours,
 			time.Unix(0, l.BorrowedUntil).UTC().Format(time.RFC3339))
 	}
@@ -229,6 +238,14 @@ func borrowRefusal(pol Policy, hours int64) *Result {
 
 // maxBorrowHours bounds any borrow (about 100 years) whatever the policy says.
 const maxBorrowHours = 100 * 365 * 24
+
+// capAt is t, or limit when limit is set (non-zero) and earlier.
+func capAt(t, limit int64) int64 {
+	if limit != 0 && t > limit {
+		return limit
+	}
+	return t
+}
 
 // addClamped is t+d without wrapping past the largest time.
 func addClamped(t, d int64) int64 {

@@ -195,8 +195,20 @@ func (w *world) checkCheckout(before observation, c *Checkout, res *Result) {
 	case c.TTL > 0:
 		want = c.Time + c.TTL
 	}
+	if lic.ExpiresAt != 0 && want > lic.ExpiresAt {
+		// No lease outlives its license (Checkout body version 4).
+		want = lic.ExpiresAt
+		w.stats["capped_at_license_expiry"]++
+	}
 	if l.ExpiresAt != want {
 		t.Fatalf("lease %s granted until %d, want %d", l.ID, l.ExpiresAt, want)
+	}
+	var wantBorrow int64 // a borrow ends at its deadline; other leases have none
+	if c.BorrowHours > 0 {
+		wantBorrow = want
+	}
+	if l.BorrowedUntil != wantBorrow {
+		t.Fatalf("lease %s borrowed until %d, want %d", l.ID, l.BorrowedUntil, wantBorrow)
 	}
 	w.promised[l.ID] = l.ExpiresAt
 }

@@ -118,17 +118,22 @@ type LeaseTimer struct {
 	ID        string
 	ExpiresAt int64 // replicated deadline, Unix ns
 	TTL       int64 // ns
+	// Limit is the lease's hard limit, its license's expiry (Unix ns; 0
+	// for none): no deadline the leader holds may pass it. It is derived
+	// from the license, not stored with the lease.
+	Limit int64
 }
 
-// LeaseTimers lists every live lease's deadline and TTL, unordered. It is
-// Leases("") for the lessor: at a million leases a full copy of each would
-// be about 170 MB of garbage on every election, this is 40 MB, and the ids
-// are the state's own strings.
+// LeaseTimers lists every live lease's deadline, TTL and limit, unordered.
+// It is Leases("") for the lessor: at a million leases a full copy of each
+// would be about 170 MB of garbage on every election, this is 48 MB, and
+// the ids are the state's own strings.
 func (f *FSM) LeaseTimers() (out []LeaseTimer) {
 	f.read(func(s *state) {
 		out = make([]LeaseTimer, 0, len(s.leases))
 		for _, ll := range s.leases {
-			out = append(out, LeaseTimer{ID: ll.ID, ExpiresAt: ll.ExpiresAt, TTL: ll.TTL})
+			out = append(out, LeaseTimer{ID: ll.ID, ExpiresAt: ll.ExpiresAt, TTL: ll.TTL,
+				Limit: s.licenses[ll.LicenseID].ExpiresAt})
 		}
 	})
 	return out

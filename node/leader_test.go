@@ -98,7 +98,7 @@ func TestLeaderDutiesStepAsideWhileNotReady(t *testing.T) {
 	}
 
 	// A heartbeat-moved deadline waits for a checkpoint.
-	renewed, _ := n.lessor.renew(ls, n.now()+int64(time.Second))
+	renewed, _ := n.lessor.renew(ls, 0, n.now()+int64(time.Second))
 	n.leaderReady.Store(false)
 	if !returns(10*time.Second, n.checkpoint) {
 		t.Fatal("checkpoint stalled while the node was not ready")

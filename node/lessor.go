@@ -14,6 +14,10 @@ import (
 // deadline here only, never through Raft; the reaper pops due leases and
 // proposes their expiry; checkpoints replicate deadlines that moved far.
 // It lives only while this node is the ready leader.
+//
+// No deadline it holds passes its lease's limit, the license's expiry
+// (capped): every path that sets one (add, renew, rearm) is given the
+// limit by its caller, so the lessor keeps no per-lease copy of it.
 type lessor struct {
 	mu    sync.Mutex
 	byID  map[string]deadline // by value: no object per lease
@@ -58,27 +62,40 @@ func (l *lessor) reset() {
 	l.expiring = map[string]struct{}{}
 }
 
-// rearm gives every lease a deadline of at least now + its TTL: after a
-// failover a lease may expire later than promised, never earlier.
+// rearm gives every lease a deadline of at least now + its TTL, capped at
+// its limit: after a failover a lease may expire later than promised,
+// never earlier, and never after its license.
 func (l *lessor) rearm(leases []fsm.LeaseTimer, now int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ls := range leases {
-		l.setLocked(ls.ID, max(ls.ExpiresAt, now+ls.TTL), ls.ExpiresAt)
+		l.setLocked(ls.ID, capped(max(ls.ExpiresAt, now+ls.TTL), ls.Limit, ls.ExpiresAt), ls.ExpiresAt)
 	}
 }
 
-// add arms a lease just checked out.
-func (l *lessor) add(ls fsm.Lease) {
+// add arms a lease just checked out; limit is its license's expiry.
+func (l *lessor) add(ls fsm.Lease, limit int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, gone := l.expiring[ls.ID]; gone {
 		return
 	}
-	if d, ok := l.byID[ls.ID]; ok && d.at >= ls.ExpiresAt {
+	at := capped(ls.ExpiresAt, limit, ls.ExpiresAt)
+	if d, ok := l.byID[ls.ID]; ok && d.at >= at {
 		return // a retried checkout: keep the later deadline
 	}
-	l.setLocked(ls.ID, ls.ExpiresAt, ls.ExpiresAt)
+	l.setLocked(ls.ID, at, ls.ExpiresAt)
+}
+
+// capped is deadline at held to limit (a license expiry, 0 for none), but
+// never below stored, the replicated deadline: the FSM ends no lease
+// before that (ExpireLeases), and a lease checked out before Checkout
+// version 4 may store, and have been promised, a later one.
+func capped(at, limit, stored int64) int64 {
+	if limit != 0 && at > limit {
+		return max(limit, stored)
+	}
+	return at
 }
 
 func (l *lessor) setLocked(id string, at, stored int64) {
@@ -89,10 +106,11 @@ func (l *lessor) setLocked(id string, at, stored int64) {
 	l.order.ReplaceOrInsert(deadlineKey{at, id})
 }
 
-// renew moves a lease's deadline to now + TTL and returns it. A lease the
-// lessor does not know is armed from the FSM's copy; a lease whose expiry is
-// in flight cannot be renewed.
-func (l *lessor) renew(ls fsm.Lease, now int64) (int64, bool) {
+// renew moves a lease's deadline to now + TTL, capped at limit (its
+// license's expiry, 0 for none), and returns it. A lease the lessor does
+// not know is armed from the FSM's copy; a lease whose expiry is in flight
+// cannot be renewed.
+func (l *lessor) renew(ls fsm.Lease, limit, now int64) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, gone := l.expiring[ls.ID]; gone {
@@ -102,7 +120,7 @@ func (l *lessor) renew(ls fsm.Lease, now int64) (int64, bool) {
 	if d, ok := l.byID[ls.ID]; ok {
 		stored = d.stored
 	}
-	at := max(now+ls.TTL, stored)
+	at := capped(max(now+ls.TTL, stored), limit, stored)
 	l.setLocked(ls.ID, at, stored)
 	return at, true
 }

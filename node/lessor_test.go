@@ -29,7 +29,7 @@ func TestLessorPopsDueAndRefusesRenewalWhileExpiring(t *testing.T) {
 		t.Fatalf("popped %v at 105, want [a]", due)
 	}
 	// While a's expiry is in flight it can be neither renewed nor settled.
-	if _, ok := l.renew(fsm.Lease{ID: "a", ExpiresAt: 100, TTL: 10}, 106); ok {
+	if _, ok := l.renew(fsm.Lease{ID: "a", ExpiresAt: 100, TTL: 10}, 0, 106); ok {
 		t.Fatal("renewed a lease whose expiry is in flight")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -45,7 +45,7 @@ func TestLessorPopsDueAndRefusesRenewalWhileExpiring(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("waitSettled after the decision: %v", err)
 	}
-	if at, ok := l.renew(fsm.Lease{ID: "a", ExpiresAt: 100, TTL: 10}, 108); !ok || at != 118 {
+	if at, ok := l.renew(fsm.Lease{ID: "a", ExpiresAt: 100, TTL: 10}, 0, 108); !ok || at != 118 {
 		t.Fatalf("renew after a failed expiry: %d %v, want 118 true", at, ok)
 	}
 	l.forget([]string{"a", "b"})

@@ -53,7 +53,8 @@ func (n *Node) Checkout(ctx context.Context, req api.CheckoutRequest) (*api.Leas
 		return nil, err
 	}
 	ls := *res.Lease
-	n.lessor.add(ls)
+	lic, _ := n.fsm.License(ls.LicenseID)
+	n.lessor.add(ls, lic.ExpiresAt)
 	if at, ok := n.lessor.deadline(ls.ID); ok && at > ls.ExpiresAt {
 		ls.ExpiresAt = at
 	}
@@ -105,7 +106,7 @@ func (n *Node) heartbeat(ctx context.Context, leaseID, licenseKey string) (*api.
 		}
 		return n.leaseAnswer(ls)
 	}
-	at, ok := n.lessor.renew(ls, now)
+	at, ok := n.lessor.renew(ls, lic.ExpiresAt, now)
 	if !ok {
 		// Its expiry began after waitSettled: it is on its way out.
 		return nil, &api.Error{Code: api.CodeTimeout, Message: "the lease's expiry is undecided; retry", RetryAfter: 1}
