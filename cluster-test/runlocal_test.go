@@ -7,7 +7,6 @@ package clustertest_test
 // of the user's.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,25 +23,8 @@ import (
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
 	clustertest "github.com/tallyhq/tally/cluster-test"
+	"github.com/tallyhq/tally/internal/syncbuf"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freePortOffset finds an offset at which the script's nine ports
 // (7101-7103, 7201-7203, 7301-7303 shifted) are all free.
@@ -100,7 +81,7 @@ func TestRunLocalScript(t *testing.T) {
 		"TALLY_LOCAL_PORT_OFFSET="+strconv.Itoa(off))
 	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(7100+off+i) }
 
-	var out syncBuffer
+	var out syncbuf.Buffer
 	script := exec.Command("bash", filepath.Join(root, "scripts", "run-local.sh"))
 	script.Dir = root
 	script.Env = env

@@ -19,30 +19,13 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/internal/syncbuf"
 	"github.com/tallyhq/tally/node"
 )
 
-// logBuf collects a node's log lines so a test can look for one.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // captureLogs makes every node whose id starts with prefix log into a
 // buffer of logs, by id.
-func captureLogs(logs map[string]*logBuf, prefix string) func(*node.Config) {
+func captureLogs(logs map[string]*syncbuf.Buffer, prefix string) func(*node.Config) {
 	var mu sync.Mutex
 	return func(cfg *node.Config) {
 		if !strings.HasPrefix(cfg.NodeID, prefix) {
@@ -50,7 +33,7 @@ func captureLogs(logs map[string]*logBuf, prefix string) func(*node.Config) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		b := &logBuf{}
+		b := &syncbuf.Buffer{}
 		logs[cfg.NodeID] = b
 		cfg.Logger = slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -104,7 +87,7 @@ func TestBootstrapExpectNextToExistingCluster(t *testing.T) {
 			}
 			wantIDs := configIDs(t, want)
 
-			logs := map[string]*logBuf{}
+			logs := map[string]*syncbuf.Buffer{}
 			c.tweaks = append(c.tweaks, captureLogs(logs, "a"))
 			for k := 0; k < fresh; k++ {
 				c.nodes = append(c.nodes, &testNode{id: fmt.Sprintf("a%d", k), dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}})
@@ -181,7 +164,7 @@ func startFakePeer(t *testing.T, id string, expect int, gossipState bool, term u
 	mc.Name = id
 	mc.BindAddr, mc.BindPort = "127.0.0.1", 0
 	mc.Delegate = meta
-	mc.LogOutput = &logBuf{}
+	mc.LogOutput = &syncbuf.Buffer{}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +204,7 @@ func (p *fakePeer) addr() string {
 func TestBootstrapAsksPeersForRaftState(t *testing.T) {
 	p1 := startFakePeer(t, "p1", 3, false, 4)
 	startFakePeer(t, "p2", 3, false, 0, p1.addr())
-	logs := map[string]*logBuf{}
+	logs := map[string]*syncbuf.Buffer{}
 	c := &testCluster{t: t, tweaks: []func(*node.Config){captureLogs(logs, ""), func(cfg *node.Config) { cfg.Join = []string{p1.addr()} }}}
 	c.nodes = []*testNode{{id: "n1", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}}}
 	t.Cleanup(func() { c.stop(c.nodes[0]) })
@@ -241,7 +224,7 @@ func TestBootstrapRefusesMoreThanExpected(t *testing.T) {
 	p1 := startFakePeer(t, "p1", 3, false, 0)
 	startFakePeer(t, "p2", 3, false, 0, p1.addr())
 	p3 := startFakePeer(t, "p3", 3, false, 0, p1.addr())
-	logs := map[string]*logBuf{}
+	logs := map[string]*syncbuf.Buffer{}
 	c := &testCluster{t: t, tweaks: []func(*node.Config){captureLogs(logs, ""), func(cfg *node.Config) { cfg.Join = []string{p1.addr()} }}}
 	c.nodes = []*testNode{{id: "n1", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}}}
 	t.Cleanup(func() { c.stop(c.nodes[0]) })
@@ -263,7 +246,7 @@ func TestBootstrapRefusesMoreThanExpected(t *testing.T) {
 // means the cluster exists: nobody bootstraps a new one.
 func TestBootstrapRefusesAfterAnyMemberHadState(t *testing.T) {
 	old := startFakePeer(t, "old", 3, true, 7)
-	logs := map[string]*logBuf{}
+	logs := map[string]*syncbuf.Buffer{}
 	c := &testCluster{t: t, tweaks: []func(*node.Config){captureLogs(logs, ""), func(cfg *node.Config) { cfg.Join = []string{old.addr()} }}}
 	c.nodes = []*testNode{{id: "n1", dataDir: t.TempDir(), addrs: [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}}}
 	t.Cleanup(func() { c.stop(c.nodes[0]) })
@@ -360,7 +343,7 @@ func TestGossipAdvertisesRaftStateOnceGained(t *testing.T) {
 // A voter that leaves gossip gracefully (as in a rolling restart) shows as
 // "left", is reported by the leader, and stays a voter.
 func TestLeftVoterReportedNotRemoved(t *testing.T) {
-	logs := map[string]*logBuf{}
+	logs := map[string]*syncbuf.Buffer{}
 	c := newTestCluster(t, 3, captureLogs(logs, "n"))
 	ld := c.waitLeader()
 	tn := c.nodes[c.followers()[0]]

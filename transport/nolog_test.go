@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,13 +8,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/internal/syncbuf"
 	"github.com/tallyhq/tally/node"
 	"github.com/tallyhq/tally/transport"
 )
@@ -30,7 +29,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		wrongToken = "wrong-token-1a2b3c4d5e6f7a8b9c0d"
 		unknownKey = "TLY-ZZZZZZ-YYYYYY-XXXXXX-WWWWWW-VVVVVVVV"
 	)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := startCluster(t, 3, adminToken, logger)
 	secrets := []string{adminToken, wrongToken, unknownKey}
@@ -111,23 +110,6 @@ func TestSecretsNeverLogged(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log:\n%s", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type logCluster struct {
