@@ -141,6 +141,17 @@ func TestUnauthorizedCarriesChallenge(t *testing.T) {
 
 // A policy's product cannot change: the 400 says so rather than calling
 // the field unknown.
+// An empty PATCH would only write an audit record that changes nothing.
+func TestPatchPolicyWithNothingRefused(t *testing.T) {
+	srv, _ := newTestServer(t, &fakeBackend{})
+	for _, body := range []string{`{}`, `{"name":null}`} {
+		r := send(t, "PATCH", srv.URL+"/v1/policies/pol_1", token, body)
+		if r.status != 400 || r.err.Code != api.CodeInvalidRequest || !strings.Contains(r.err.Message, "nothing to change") {
+			t.Errorf("PATCH %s: got %d %s %q, want 400 invalid_request", body, r.status, r.err.Code, r.err.Message)
+		}
+	}
+}
+
 func TestPatchPolicyProductIDRefused(t *testing.T) {
 	srv, _ := newTestServer(t, &fakeBackend{})
 	r := send(t, "PATCH", srv.URL+"/v1/policies/pol_1", token, `{"name":"n","product_id":"prd_2"}`)

@@ -117,6 +117,10 @@ func (s *Server) updatePolicy(r *request) (answer, error) {
 		}
 		return answer{}, err
 	}
+	if req == (api.UpdatePolicyRequest{}) {
+		// Nothing to change would still be an audited policy.updated.
+		return answer{}, invalid("nothing to change: give at least one of name, features, lease_ttl_seconds, seat_rule, max_borrow_hours, duration_seconds")
+	}
 	if req.Name != nil {
 		if err := checkField("name", *req.Name, true); err != nil {
 			return answer{}, err

@@ -281,7 +281,7 @@ forms here are TALLY_POLICY_UPDATE_FEATURE, TALLY_POLICY_UPDATE_TTL and so on.`,
 				req.DurationSeconds = &secs
 			}
 			if req == (api.UpdatePolicyRequest{}) {
-				return usagef("nothing to update: give at least one of --name, --feature, --ttl, --seat-rule, --max-borrow-hours")
+				return usagef("nothing to update: give at least one of --name, --feature, --ttl, --seat-rule, --max-borrow-hours, --duration")
 			}
 			c, err := a.client()
 			if err != nil {
