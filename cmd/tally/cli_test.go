@@ -231,8 +231,22 @@ func TestRequestBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	if lic.ExpiresAt == nil || !lic.ExpiresAt.Equal(time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)) ||
-		lic.Metadata["contract"] != "C-1" || lic.Metadata["note"] != "a=b" {
+		lic.Metadata["contract"] != "C-1" || lic.Metadata["note"] != "a=b" || lic.Overrides != nil {
 		t.Errorf("license request = %s", srv.lastBody())
+	}
+
+	// A license created with its own seats and lease TTL.
+	code, _, errOut = runCLI(t, "license", "create", "--addr", srv.URL, "--policy", "pol1", "--customer", "Beta",
+		"--seats", "cad=5", "--seats", "viewer=-1", "--lease-ttl", "2m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lic = api.CreateLicenseRequest{}
+	if err := json.Unmarshal(srv.lastBody(), &lic); err != nil {
+		t.Fatal(err)
+	}
+	if o := lic.Overrides; o == nil || len(o.Seats) != 2 || o.Seats["cad"] != 5 || o.Seats["viewer"] != -1 || o.LeaseTTLSeconds != 120 {
+		t.Errorf("license request with overrides = %s", srv.lastBody())
 	}
 
 	code, _, errOut = runCLI(t, "checkout", "--addr", srv.URL, "--key", "K", "--feature", "cad", "--machine", "ws-9",

@@ -44,22 +44,32 @@ func licenseCreateCmd(a *app) *cobra.Command {
 	var policy, customer string
 	var expires expiresValue
 	var meta metaValue
+	var seats seatOverrides
+	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "create --policy ID --customer NAME",
 		Short: "Issue a license and print its key",
 		Long: `Issue a license on a policy for a customer and print the license key, which
 the customer's desktops use to check seats out. --expires takes an RFC 3339
-time or a date (midnight UTC); without it the license does not expire.`,
+time or a date (midnight UTC); without it the license expires after its
+policy's duration, if the policy has one, and otherwise never. --seats and
+--lease-ttl give this license its own seat counts or lease TTL in place of
+the policy's (see license update).`,
 		Example: `  tally license create --policy pol_1 --customer "Acme Corp" \
-    --expires 2027-01-31 --meta contract=C-1042 --meta region=eu`,
+    --expires 2027-01-31 --meta contract=C-1042 --meta region=eu
+  tally license create --policy pol_1 --customer "Beta Ltd" --seats cad=5`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := overridesOf(seats, ttl)
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			l, err := c.CreateLicense(cmd.Context(), api.CreateLicenseRequest{
-				PolicyID: policy, Customer: customer, ExpiresAt: expires.t, Metadata: meta.m,
+				PolicyID: policy, Customer: customer, ExpiresAt: expires.t, Metadata: meta.m, Overrides: o,
 			})
 			if err != nil {
 				return err
@@ -76,6 +86,8 @@ time or a date (midnight UTC); without it the license does not expire.`,
 	f.StringVar(&customer, "customer", "", "customer name (required)")
 	f.Var(&expires, "expires", "expiry, RFC 3339 or YYYY-MM-DD (default: never)")
 	f.Var(&meta, "meta", "metadata key=value; repeat for more")
+	f.Var(&seats, "seats", "this license's seats of a feature, FEATURE=N (-1: not counted); repeat or comma-separate")
+	f.DurationVar(&ttl, "lease-ttl", 0, "this license's lease TTL, e.g. 2m (default: the policy's)")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("customer")
 	return cmd

@@ -137,13 +137,12 @@ refused until use falls under the limit.`,
 			if clear == (len(seats.m) > 0 || ttl != 0) {
 				return usagef("give --seats and/or --lease-ttl, or --clear")
 			}
-			o := &api.LicenseOverrides{Seats: seats.m}
-			if ttl != 0 {
-				secs, err := ttlSeconds("lease-ttl", ttl)
-				if err != nil {
-					return err
-				}
-				o.LeaseTTLSeconds = secs
+			o, err := overridesOf(seats, ttl)
+			if err != nil {
+				return err
+			}
+			if o == nil {
+				o = &api.LicenseOverrides{} // --clear
 			}
 			c, err := a.client()
 			if err != nil {
@@ -163,6 +162,23 @@ refused until use falls under the limit.`,
 	f.DurationVar(&ttl, "lease-ttl", 0, "this license's lease TTL, e.g. 2m")
 	f.BoolVar(&clear, "clear", false, "remove every override")
 	return cmd
+}
+
+// overridesOf builds a license's overrides from --seats and --lease-ttl;
+// nil when neither is given.
+func overridesOf(seats seatOverrides, ttl time.Duration) (*api.LicenseOverrides, error) {
+	if len(seats.m) == 0 && ttl == 0 {
+		return nil, nil
+	}
+	o := &api.LicenseOverrides{Seats: seats.m}
+	if ttl != 0 {
+		secs, err := ttlSeconds("lease-ttl", ttl)
+		if err != nil {
+			return nil, err
+		}
+		o.LeaseTTLSeconds = secs
+	}
+	return o, nil
 }
 
 // fmtOverrides writes overrides as "cad=5, viewer=-1, lease_ttl=2m0s", or
