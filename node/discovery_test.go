@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,8 +129,34 @@ func TestBootstrapExpectNextToExistingCluster(t *testing.T) {
 // fakePeer is a gossip member with a Tally node's metadata and an HTTP
 // /v1/status, but no Raft: it lets a test show a node any view it needs.
 type fakePeer struct {
-	ml   *memberlist.Memberlist
-	meta *fakeMeta
+	ml     *memberlist.Memberlist
+	meta   *fakeMeta
+	events *metaEvents
+}
+
+// metaEvents keeps the gossip metadata a fake peer has seen of each
+// member. Memberlist changes a member's Meta under its own lock, so it may
+// be read only inside these callbacks, never through Members().
+type metaEvents struct {
+	mu   sync.Mutex
+	meta map[string][]byte // by member name
+}
+
+func (e *metaEvents) record(n *memberlist.Node) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.meta[n.Name] = bytes.Clone(n.Meta)
+}
+
+func (e *metaEvents) NotifyJoin(n *memberlist.Node)   { e.record(n) }
+func (e *metaEvents) NotifyUpdate(n *memberlist.Node) { e.record(n) }
+func (e *metaEvents) NotifyLeave(n *memberlist.Node)  { e.record(n) }
+
+// seen returns a copy of the metadata seen so far.
+func (e *metaEvents) seen() map[string][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.meta)
 }
 
 type fakeMeta struct {
@@ -164,6 +191,8 @@ func startFakePeer(t *testing.T, id string, expect int, gossipState bool, term u
 	mc.Name = id
 	mc.BindAddr, mc.BindPort = "127.0.0.1", 0
 	mc.Delegate = meta
+	events := &metaEvents{meta: map[string][]byte{}}
+	mc.Events = events
 	mc.LogOutput = &syncbuf.Buffer{}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -175,7 +204,7 @@ func startFakePeer(t *testing.T, id string, expect int, gossipState bool, term u
 			t.Fatal(err)
 		}
 	}
-	return &fakePeer{ml: ml, meta: meta}
+	return &fakePeer{ml: ml, meta: meta, events: events}
 }
 
 // leave leaves gossip as a Tally node does: it announces the leave in its
@@ -327,12 +356,12 @@ func TestGossipAdvertisesRaftStateOnceGained(t *testing.T) {
 	obs := startFakePeer(t, "observer", 0, false, 0, c.nodes[0].addrs[2])
 	c.eventually(10*time.Second, "every node's gossip metadata says it has raft state", func() bool {
 		seen := 0
-		for _, m := range obs.ml.Members() {
+		for _, raw := range obs.events.seen() {
 			var meta struct {
 				ID    string `json:"id"`
 				State bool   `json:"state"`
 			}
-			if json.Unmarshal(m.Meta, &meta) == nil && strings.HasPrefix(meta.ID, "n") && meta.State {
+			if json.Unmarshal(raw, &meta) == nil && strings.HasPrefix(meta.ID, "n") && meta.State {
 				seen++
 			}
 		}
