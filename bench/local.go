@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/tallyhq/tally/client"
 	"github.com/tallyhq/tally/internal/agentproc"
+	"github.com/tallyhq/tally/internal/freeport"
 )
 
 // LocalConfig says how to start a local cluster.
@@ -295,45 +295,16 @@ func (c *LocalCluster) kill() {
 	}
 }
 
-// freePorts picks n×(http, raft, gossip) distinct free loopback ports,
-// holding each listener until all are chosen. A gossip port must be free
-// for UDP too.
+// freePorts picks n×(http, raft, gossip) distinct free loopback addresses
+// (freeport explains where from).
 func freePorts(n int) ([][3]string, error) {
-	var held []interface{ Close() error }
-	defer func() {
-		for _, l := range held {
-			_ = l.Close()
-		}
-	}()
-	tcp := func() (string, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		held = append(held, l)
-		return l.Addr().String(), nil
+	addrs, err := freeport.Addrs(3 * n)
+	if err != nil {
+		return nil, err
 	}
 	out := make([][3]string, n)
 	for i := range out {
-		for k := 0; k < 2; k++ {
-			a, err := tcp()
-			if err != nil {
-				return nil, err
-			}
-			out[i][k] = a
-		}
-		for try := 0; out[i][2] == ""; try++ {
-			a, err := tcp()
-			if err != nil {
-				return nil, err
-			}
-			if u, err := net.ListenPacket("udp", a); err == nil {
-				held = append(held, u)
-				out[i][2] = a
-			} else if try > 50 {
-				return nil, errors.New("no port free for both TCP and UDP")
-			}
-		}
+		copy(out[i][:], addrs[3*i:])
 	}
 	return out, nil
 }

@@ -20,12 +20,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
+	"github.com/tallyhq/tally/internal/freeport"
 )
 
 // composeProject is one run of docker-compose.yml under its own project
@@ -177,14 +179,18 @@ func newComposeProject(t *testing.T, compose []string) *composeProject {
 // publish on.
 func freeHostPorts(t *testing.T, n int) []int {
 	t.Helper()
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for _, a := range addrs {
+		_, port, _ := net.SplitHostPort(a)
+		p, err := strconv.Atoi(port)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		out = append(out, p)
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/internal/agentproc"
+	"github.com/tallyhq/tally/internal/freeport"
 )
 
 // logTailLines is how much of each node's log a failed test prints.
@@ -210,40 +210,17 @@ func (nd *node) resume() error {
 // nodePorts are one node's loopback addresses.
 type nodePorts struct{ http, raft, gossip string }
 
-// freePorts picks 3n distinct free loopback ports, holding every listener
-// open until all are chosen so none is picked twice. Gossip ports are free
-// for both TCP and UDP.
+// freePorts picks 3n distinct free loopback ports, each free for TCP and
+// UDP, below the ephemeral range (internal/freeport says why).
 func freePorts(t testing.TB, n int) []nodePorts {
 	t.Helper()
-	var held []interface{ Close() error }
-	defer func() {
-		for _, l := range held {
-			_ = l.Close()
-		}
-	}()
-	tcp := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		held = append(held, l)
-		return l.Addr().String()
-	}
-	gossip := func() string {
-		for range 50 {
-			addr := tcp()
-			u, err := net.ListenPacket("udp", addr)
-			if err == nil {
-				held = append(held, u)
-				return addr
-			}
-		}
-		t.Fatalf("free port: no port free for both TCP and UDP")
-		return ""
+	addrs, err := freeport.Addrs(3 * n)
+	if err != nil {
+		t.Fatalf("free ports: %v", err)
 	}
 	out := make([]nodePorts, n)
 	for i := range out {
-		out[i] = nodePorts{http: tcp(), raft: tcp(), gossip: gossip()}
+		out[i] = nodePorts{http: addrs[3*i], raft: addrs[3*i+1], gossip: addrs[3*i+2]}
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/internal/freeport"
 	"github.com/tallyhq/tally/node"
 	"github.com/tallyhq/tally/transport"
 	"github.com/valyala/fasthttp"
@@ -44,12 +44,11 @@ func newBenchNode(b *testing.B) *benchNode { return newBenchCluster(b, 1) }
 func newBenchCluster(b *testing.B, size int) *benchNode {
 	b.Helper()
 	addr := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		a, err := freeport.Addr()
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer l.Close()
-		return l.Addr().String()
+		return a
 	}
 	cfgs := make([]*node.Config, size)
 	srvs := make([]*httptest.Server, size)

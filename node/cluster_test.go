@@ -16,6 +16,7 @@ import (
 	"github.com/tallyhq/tally/api"
 	"github.com/tallyhq/tally/client"
 	"github.com/tallyhq/tally/fsm"
+	"github.com/tallyhq/tally/internal/freeport"
 	"github.com/tallyhq/tally/node"
 	"github.com/tallyhq/tally/transport"
 )
@@ -57,12 +58,11 @@ func fastConfig(c *node.Config) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 func newTestCluster(t *testing.T, n int, tweaks ...func(*node.Config)) *testCluster {

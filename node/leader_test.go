@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/tallyhq/tally/api"
+	"github.com/tallyhq/tally/internal/freeport"
 )
 
 // startLeader starts a one-node cluster whose leader duties never tick on
@@ -19,12 +19,11 @@ func startLeader(t *testing.T, tweak func(*Config)) *Node {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	cfg.ReapInterval, cfg.CheckpointInterval, cfg.ReconcileInterval = time.Hour, time.Hour, time.Hour
 	for _, a := range []*string{&cfg.HTTPAddr, &cfg.RaftAddr, &cfg.GossipAddr} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freeport.Addr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		*a = l.Addr().String()
-		l.Close()
+		*a = addr
 	}
 	if tweak != nil {
 		tweak(cfg)
